@@ -45,7 +45,7 @@ Line::Line(Level level, const char* file, int line) {
       1000);
   std::tm utc;
   gmtime_r(&seconds, &utc);
-  char stamp[40];
+  char stamp[64];
   std::snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis);
   static constexpr char kLetters[] = {'D', 'I', 'W', 'E'};

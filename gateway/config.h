@@ -1,0 +1,98 @@
+// File: gateway/config.h
+// The gateway's configuration: the proto schema (proto/fngate/config/v1/gateway_config.proto)
+// filled from a YAML or JSON file and then from flags, checked once, and turned into the
+// immutable GatewaySettings the rest of the gateway reads.
+//
+//   absl::StatusOr<GatewaySettings> settings = LoadSettings(argc, argv);
+//
+// Every error names where the bad value came from: "gw.yaml:3: key 'limits.max_mesage_bytes':
+// unknown key" or "flag --io_threads: expected an unsigned integer, got 'x'". Unknown keys and
+// unknown flags are errors, never ignored.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "fngate/config/v1/gateway_config.pb.h"
+
+namespace fngate::gateway {
+
+// "host:port" split and checked (port 0 allowed: pick one).
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+absl::StatusOr<HostPort> ParseHostPort(const std::string& text);
+
+// What a raw client gets when one of its message events fails.
+enum class MessageErrorPolicy { kClose, kKeepOpen };
+
+struct FunctionSettings {
+  std::string name;
+  // gRPC target, normalised: "a:1,b:2" without a scheme became "ipv4:a:1,b:2".
+  std::string target;
+  uint32_t max_in_flight = 1;
+  MessageErrorPolicy on_message_error = MessageErrorPolicy::kClose;
+};
+
+struct LimitSettings {
+  uint64_t max_message_bytes = 1 << 20;
+  uint64_t max_outbound_bytes = 8 << 20;
+  uint32_t max_inbound_queue = 16;
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::chrono::milliseconds idle_timeout{60000};
+  uint32_t max_connections = 100000;
+};
+
+struct DeadlineSettings {
+  std::chrono::milliseconds connect{5000};
+  std::chrono::milliseconds message{10000};
+  std::chrono::milliseconds disconnect{10000};
+  std::chrono::milliseconds error{5000};
+};
+
+// Immutable after LoadSettings(); shared read-only by every thread.
+struct GatewaySettings {
+  HostPort listen;
+  HostPort control_listen;
+  HostPort admin_listen;
+  std::string control_advertise;  // Empty: derived from the bound control address.
+  uint32_t io_threads = 1;
+  std::vector<FunctionSettings> functions;
+  LimitSettings limits;
+  DeadlineSettings deadlines;
+  std::chrono::milliseconds drain_grace{10000};
+  std::vector<std::string> forward_headers;  // Lower case.
+  std::string log_level = "info";
+};
+
+// Where each set key came from ("file.yaml:12" or "flag --x"), keyed by path
+// ("functions[1].target"), so validation errors can point at the line.
+using ConfigOrigins = absl::flat_hash_map<std::string, std::string>;
+
+// Parses YAML or JSON text into `config` (merging), recording origins. `file` names the
+// source in errors.
+absl::Status MergeConfigText(const std::string& text, const std::string& file,
+                             config::v1::GatewayConfig& config, ConfigOrigins& origins);
+
+// Applies one flag "name=value" (without the leading dashes). Special names: `function`
+// (NAME=TARGET, adds or replaces a function); any other name is a config path.
+absl::Status ApplyFlag(const std::string& name, const std::string& value,
+                       config::v1::GatewayConfig& config, ConfigOrigins& origins);
+
+// Defaults, then checks every value; the error lists every problem, each with its origin.
+absl::StatusOr<GatewaySettings> ToSettings(const config::v1::GatewayConfig& config,
+                                           const ConfigOrigins& origins);
+
+// The whole command line: --config=FILE first (wherever it stands), then the other flags in
+// order. Returns FAILED_PRECONDITION with the usage text for --help.
+absl::StatusOr<GatewaySettings> LoadSettings(int argc, char** argv);
+
+// Usage text listing the flags.
+std::string Usage();
+
+}  // namespace fngate::gateway

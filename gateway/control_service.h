@@ -1,0 +1,34 @@
+// File: gateway/control_service.h
+// ControlService: fngate.v1.GatewayControl, served on the control port. Anyone with access
+// pushes to connections, closes them, and reads the online table, keyed by connection id.
+//
+// Every method validates first (INVALID_ARGUMENT naming the field, nothing done), then hands
+// the work to the sessions' strands and returns at once; the reactor is finished exactly once,
+// from the thread of the last session to answer. Never blocks a gRPC thread.
+#pragma once
+
+#include "fngate/v1/control.grpc.pb.h"
+#include "gateway/gateway_state.h"
+
+namespace fngate::gateway {
+
+class ControlService final : public v1::GatewayControl::CallbackService {
+ public:
+  explicit ControlService(GatewayState& state) : state_(state) {}
+
+  // v1::GatewayControl
+  grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* context,
+                                 const v1::SendRequest* request,
+                                 v1::SendResponse* response) override;
+  grpc::ServerUnaryReactor* Close(grpc::CallbackServerContext* context,
+                                  const v1::CloseRequest* request,
+                                  v1::CloseResponse* response) override;
+  grpc::ServerUnaryReactor* GetConnection(grpc::CallbackServerContext* context,
+                                          const v1::GetConnectionRequest* request,
+                                          v1::ConnectionInfo* response) override;
+
+ private:
+  GatewayState& state_;
+};
+
+}  // namespace fngate::gateway

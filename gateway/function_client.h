@@ -1,0 +1,75 @@
+// File: gateway/function_client.h
+// FunctionClient: the gateway's side of one function's FunctionService. It owns the gRPC
+// channel to the function's workers (round-robin over every address the target resolves to)
+// and starts one unary call per event, each with its event kind's deadline.
+//
+// Every method returns at once; `done` runs later on a gRPC thread, exactly once, with the
+// call's status and the worker's reply. Callers hop to their own executor from there.
+// gRPC retries by itself a call that no worker took (transparent retry); a call a worker took
+// is never repeated.
+//
+// Thread-safe. Shutdown(): cancels the calls still in flight and waits for their callbacks, so
+// nothing calls back into the gateway after it returns.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/support/status.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/synchronization/mutex.h"
+#include "fngate/v1/function.grpc.pb.h"
+#include "gateway/config.h"
+#include "gateway/metrics.h"
+
+namespace fngate::gateway {
+
+class FunctionClient {
+ public:
+  template <typename Response>
+  using Done = absl::AnyInvocable<void(const grpc::Status&, Response&)>;
+
+  FunctionClient(const FunctionSettings& function, const DeadlineSettings& deadlines,
+                 uint64_t max_message_bytes, FunctionMetrics& metrics);
+  ~FunctionClient();
+  FunctionClient(const FunctionClient&) = delete;
+  FunctionClient& operator=(const FunctionClient&) = delete;
+
+  void OnConnect(v1::ConnectEvent event, Done<v1::ConnectResponse> done);
+  void OnMessage(v1::MessageEvent event, Done<v1::MessageResponse> done);
+  void OnDisconnect(v1::DisconnectEvent event, Done<v1::DisconnectResponse> done);
+  void OnError(v1::ErrorEvent event, Done<v1::ErrorResponse> done);
+
+  // True when at least one worker is connected; asks the channel to connect if it is idle.
+  bool Reachable();
+
+  // Cancels what is in flight and waits (up to `wait`) until every callback has run.
+  void Shutdown(std::chrono::milliseconds wait);
+
+  const FunctionSettings& settings() const { return function_; }
+
+ private:
+  template <typename Request, typename Response>
+  struct Call;
+
+  template <typename Request, typename Response, typename StartFn>
+  void Start(EventKind kind, Request&& request, Done<Response> done, StartFn start);
+
+  const FunctionSettings function_;
+  const DeadlineSettings deadlines_;
+  FunctionMetrics& metrics_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::FunctionService::Stub> stub_;
+
+  // Calls in flight, so Shutdown() can cancel them. One short critical section per call start
+  // and end; per function, not global.
+  absl::Mutex mu_;
+  absl::flat_hash_set<grpc::ClientContext*> in_flight_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace fngate::gateway

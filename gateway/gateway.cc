@@ -1,0 +1,143 @@
+#include "gateway/gateway.h"
+
+#include <csignal>
+
+#include <boost/asio/post.hpp>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "gateway/session.h"
+
+namespace fngate::gateway {
+
+namespace net = boost::asio;
+
+Gateway::Gateway(GatewaySettings settings)
+    : state_(std::move(settings)),
+      work_(net::make_work_guard(io_)),
+      signals_(io_, SIGTERM, SIGINT),
+      grace_timer_(io_) {}
+
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(GatewaySettings settings) {
+  std::unique_ptr<Gateway> gw(new Gateway(std::move(settings)));
+  const GatewaySettings& s = gw->state_.settings();
+
+  absl::StatusOr<net::ip::tcp::acceptor> ws = BindAcceptor(gw->io_, s.listen);
+  if (!ws.ok()) return ws.status();
+  absl::StatusOr<net::ip::tcp::acceptor> admin = BindAcceptor(gw->io_, s.admin_listen);
+  if (!admin.ok()) return admin.status();
+  gw->listener_ = std::make_shared<Listener>(gw->io_, std::move(*ws), gw->state_);
+  gw->admin_ = std::make_shared<AdminServer>(gw->io_, std::move(*admin), gw->state_);
+
+  gw->control_service_ = std::make_unique<ControlService>(gw->state_);
+  grpc::ServerBuilder builder;
+  const std::string control_address =
+      absl::StrCat(s.control_listen.host.find(':') != std::string::npos
+                       ? absl::StrCat("[", s.control_listen.host, "]")
+                       : s.control_listen.host,
+                   ":", s.control_listen.port);
+  builder.AddListeningPort(control_address, grpc::InsecureServerCredentials(),
+                           &gw->control_port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<uint64_t>(INT32_MAX, std::max<uint64_t>(4u << 20, 2 * s.limits.max_message_bytes +
+                                                                     (64 << 10)))));
+  builder.RegisterService(gw->control_service_.get());
+  gw->control_server_ = builder.BuildAndStart();
+  if (gw->control_server_ == nullptr || gw->control_port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", control_address, " (control service)"));
+  }
+  std::string advertise = s.control_advertise;
+  if (advertise.empty()) {
+    std::string host = s.control_listen.host;
+    if (host == "0.0.0.0") host = "127.0.0.1";
+    if (host == "::") host = "::1";
+    advertise = absl::StrCat(host.find(':') != std::string::npos ? "[" + host + "]" : host, ":",
+                             gw->control_port_);
+  }
+  gw->state_.set_control_advertise(advertise);
+  return gw;
+}
+
+Gateway::~Gateway() {
+  if (!threads_.empty()) {
+    io_.stop();
+    for (std::thread& t : threads_) t.join();
+  }
+}
+
+void Gateway::Run() {
+  signals_.async_wait([this](boost::system::error_code ec, int) {
+    if (!ec) OnSignal();
+  });
+  listener_->Start();
+  admin_->Start();
+  const GatewaySettings& s = state_.settings();
+  FNGATE_LOG(Info) << "fngate serving WebSocket on " << s.listen.host << ":" << ws_port()
+                   << ", control on " << state_.control_advertise() << ", admin on "
+                   << s.admin_listen.host << ":" << admin_port() << ", " << s.io_threads
+                   << " io threads, " << s.functions.size() << " functions";
+  for (uint32_t i = 0; i < s.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
+
+  done_.WaitForNotification();
+
+  // The io threads still run here: posted completions must reach their sessions.
+  FNGATE_LOG(Info) << "stopping: " << state_.live() << " connections not yet reported";
+  control_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  for (size_t i = 0; i < state_.function_count(); ++i) {
+    state_.function(static_cast<int>(i)).Shutdown(std::chrono::seconds(2));
+  }
+  net::post(io_, [this] {
+    admin_->Stop();
+    signals_.cancel();
+    grace_timer_.cancel();
+  });
+  work_.reset();
+  io_.stop();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  FNGATE_LOG(Info) << "stopped";
+}
+
+void Gateway::Stop() {
+  net::post(io_, [this] { OnSignal(); });
+}
+
+void Gateway::OnSignal() {
+  if (++stop_requests_ == 1) {
+    BeginDrain();
+    signals_.async_wait([this](boost::system::error_code ec, int) {
+      if (!ec) OnSignal();
+    });
+  } else {
+    FNGATE_LOG(Warning) << "second stop request: not waiting for the drain";
+    done_.Notify();
+  }
+}
+
+void Gateway::BeginDrain() {
+  const auto grace = state_.settings().drain_grace;
+  FNGATE_LOG(Info) << "draining: closing " << state_.registry().size()
+                   << " connections with 1001, grace " << grace.count() << " ms";
+  listener_->Stop();
+  state_.StartDrain([this] {
+    net::post(io_, [this] {
+      if (!done_.HasBeenNotified()) done_.Notify();
+    });
+  });
+  for (const std::shared_ptr<Session>& session : state_.registry().Snapshot()) {
+    session->Close(kCloseGoingAway, "going away", v1::CLOSED_BY_SHUTDOWN, /*urgent=*/false,
+                   [](bool) {});
+  }
+  grace_timer_.expires_after(grace);
+  grace_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    FNGATE_LOG(Warning) << "drain grace ran out with " << state_.live()
+                        << " connections not yet reported";
+    if (!done_.HasBeenNotified()) done_.Notify();
+  });
+}
+
+}  // namespace fngate::gateway

@@ -1,0 +1,70 @@
+// File: gateway/gateway.h
+// Gateway: the whole `fngate` process. Owns the io_context and its threads, the WebSocket
+// listener, the admin server, the control gRPC server and the shared GatewayState.
+//
+//   absl::StatusOr<std::unique_ptr<Gateway>> gw = Gateway::Create(settings);  // binds ports
+//   PrintReadyLine(...(*gw)->ws_port()...);
+//   (*gw)->Run();  // until SIGTERM/SIGINT (or Stop()) has drained
+//
+// Shutdown order (SIGTERM, or Stop()): stop accepting; /readyz turns 503; every client is
+// closed with 1001 after what is queued to it; once every disconnect event is delivered, or
+// the drain grace runs out, the control server stops, event calls still in flight are
+// cancelled, then the io threads. A second signal skips the wait.
+#pragma once
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <grpcpp/server.h>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "gateway/admin_server.h"
+#include "gateway/config.h"
+#include "gateway/control_service.h"
+#include "gateway/gateway_state.h"
+#include "gateway/listener.h"
+
+namespace fngate::gateway {
+
+class Gateway {
+ public:
+  static absl::StatusOr<std::unique_ptr<Gateway>> Create(GatewaySettings settings);
+  ~Gateway();
+
+  int ws_port() const { return listener_->port(); }
+  int control_port() const { return control_port_; }
+  int admin_port() const { return admin_->port(); }
+
+  // Serves until drained. Call once, from the main thread (not an io thread).
+  void Run();
+
+  // Any thread: the first call starts the drain, a second one stops at once.
+  void Stop();
+
+ private:
+  explicit Gateway(GatewaySettings settings);
+  void OnSignal();
+  void BeginDrain();  // On an io thread.
+
+  GatewayState state_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer grace_timer_;
+  std::shared_ptr<Listener> listener_;
+  std::shared_ptr<AdminServer> admin_;
+  std::unique_ptr<ControlService> control_service_;
+  std::unique_ptr<grpc::Server> control_server_;
+  int control_port_ = 0;
+  std::vector<std::thread> threads_;
+  int stop_requests_ = 0;  // On an io thread only.
+  absl::Notification done_;
+};
+
+}  // namespace fngate::gateway

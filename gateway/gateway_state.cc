@@ -1,0 +1,67 @@
+#include "gateway/gateway_state.h"
+
+namespace fngate::gateway {
+namespace {
+
+std::vector<std::string> FunctionNames(const GatewaySettings& settings) {
+  std::vector<std::string> names;
+  for (const FunctionSettings& f : settings.functions) names.push_back(f.name);
+  return names;
+}
+
+}  // namespace
+
+GatewayState::GatewayState(GatewaySettings settings)
+    : settings_(std::move(settings)), metrics_(FunctionNames(settings_)) {
+  for (size_t i = 0; i < settings_.functions.size(); ++i) {
+    function_index_[settings_.functions[i].name] = static_cast<int>(i);
+    functions_.push_back(std::make_unique<FunctionClient>(
+        settings_.functions[i], settings_.deadlines, settings_.limits.max_message_bytes,
+        metrics_.function(i)));
+  }
+}
+
+int GatewayState::FindFunction(const std::string& name) const {
+  auto it = function_index_.find(name);
+  return it == function_index_.end() ? -1 : it->second;
+}
+
+bool GatewayState::TryAddSocket() {
+  if (sockets_.fetch_add(1, std::memory_order_relaxed) >=
+      static_cast<int64_t>(settings_.limits.max_connections)) {
+    sockets_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void GatewayState::RemoveSocket() { sockets_.fetch_sub(1, std::memory_order_relaxed); }
+
+void GatewayState::RemoveLive() {
+  if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1 && draining()) {
+    absl::AnyInvocable<void()> done;
+    {
+      absl::MutexLock lock(&drain_mu_);
+      done = std::move(on_drained_);
+    }
+    if (done) done();
+  }
+}
+
+void GatewayState::StartDrain(absl::AnyInvocable<void()> on_drained) {
+  {
+    absl::MutexLock lock(&drain_mu_);
+    on_drained_ = std::move(on_drained);
+  }
+  draining_.store(true, std::memory_order_release);
+  if (live() == 0) {
+    absl::AnyInvocable<void()> done;
+    {
+      absl::MutexLock lock(&drain_mu_);
+      done = std::move(on_drained_);
+    }
+    if (done) done();
+  }
+}
+
+}  // namespace fngate::gateway

@@ -1,0 +1,72 @@
+// File: gateway/gateway_state.h
+// GatewayState: what every session and the control service share, owned by Gateway and
+// outliving every session: settings, the function clients, the online table, metrics, and
+// the counters that drain and the connection limit read.
+//
+// Everything here is either immutable after construction or thread-safe on its own.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/synchronization/mutex.h"
+#include "gateway/config.h"
+#include "gateway/connection_registry.h"
+#include "gateway/function_client.h"
+#include "gateway/metrics.h"
+
+namespace fngate::gateway {
+
+class GatewayState {
+ public:
+  explicit GatewayState(GatewaySettings settings);
+
+  const GatewaySettings& settings() const { return settings_; }
+  ConnectionRegistry& registry() { return registry_; }
+  Metrics& metrics() { return metrics_; }
+
+  // The function a URL path segment names, or -1.
+  int FindFunction(const std::string& name) const;
+  FunctionClient& function(int index) { return *functions_[index]; }
+  size_t function_count() const { return functions_.size(); }
+
+  // "host:port" of the control service, put in every event. Set once, before any session.
+  void set_control_advertise(std::string address) { control_advertise_ = std::move(address); }
+  const std::string& control_advertise() const { return control_advertise_; }
+
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+
+  // Sockets held, handshake included (for max_connections). Returns false when full.
+  bool TryAddSocket();
+  void RemoveSocket();
+
+  // A connection whose connect event was sent and whose disconnect event (or refusal) is not
+  // done yet: drain waits for these to reach zero.
+  void AddLive() { live_.fetch_add(1, std::memory_order_relaxed); }
+  void RemoveLive();
+  int64_t live() const { return live_.load(std::memory_order_acquire); }
+
+  // Starts draining; `on_drained` runs (on the thread that ends the last live connection, or
+  // at once) when no live connection is left. Called once.
+  void StartDrain(absl::AnyInvocable<void()> on_drained);
+
+ private:
+  const GatewaySettings settings_;
+  absl::flat_hash_map<std::string, int> function_index_;
+  Metrics metrics_;
+  std::vector<std::unique_ptr<FunctionClient>> functions_;
+  ConnectionRegistry registry_;
+  std::string control_advertise_;
+  std::atomic<int64_t> sockets_{0};
+  std::atomic<int64_t> live_{0};
+  std::atomic<bool> draining_{false};
+  absl::Mutex drain_mu_;
+  absl::AnyInvocable<void()> on_drained_ ABSL_GUARDED_BY(drain_mu_);
+};
+
+}  // namespace fngate::gateway

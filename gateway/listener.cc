@@ -1,0 +1,90 @@
+#include "gateway/listener.h"
+
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "gateway/session.h"
+
+namespace fngate::gateway {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+absl::StatusOr<tcp::acceptor> BindAcceptor(net::io_context& io, const HostPort& address) {
+  boost::system::error_code ec;
+  const net::ip::address ip = net::ip::make_address(address.host, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot listen on ", address.host, ":", address.port,
+                     ": not an IP address (", ec.message(), ")"));
+  }
+  const tcp::endpoint endpoint(ip, address.port);
+  tcp::acceptor acceptor(io);
+  auto fail = [&](const char* what) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address.host, ":",
+                                               address.port, ": ", what, ": ", ec.message()));
+  };
+  if (acceptor.open(endpoint.protocol(), ec)) return fail("open");
+  if (acceptor.set_option(net::socket_base::reuse_address(true), ec)) return fail("setsockopt");
+  if (acceptor.bind(endpoint, ec)) return fail("bind");
+  if (acceptor.listen(net::socket_base::max_listen_connections, ec)) return fail("listen");
+  return acceptor;
+}
+
+Listener::Listener(net::io_context& io, tcp::acceptor acceptor, GatewayState& state)
+    : io_(io),
+      acceptor_(std::move(acceptor)),
+      retry_timer_(io),
+      state_(state),
+      port_(acceptor_.local_endpoint().port()) {}
+
+void Listener::Start() { Accept(); }
+
+void Listener::Stop() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  retry_timer_.cancel();
+}
+
+void Listener::Accept() {
+  // Each connection gets its own strand: its handlers never run concurrently, without a lock.
+  acceptor_.async_accept(net::make_strand(io_),
+                         [self = shared_from_this()](boost::system::error_code ec,
+                                                     tcp::socket socket) {
+                           self->OnAccept(ec, std::move(socket));
+                         });
+}
+
+void Listener::OnAccept(boost::system::error_code ec, tcp::socket socket) {
+  if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;  // Stopped.
+  if (ec) {
+    // Typically EMFILE: back off briefly instead of spinning on the error.
+    FNGATE_LOG(Warning) << "accept failed: " << ec.message();
+    retry_timer_.expires_after(std::chrono::milliseconds(50));
+    retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code wait_ec) {
+      if (!wait_ec) self->Accept();
+    });
+    return;
+  }
+  // With Nagle on, a message of several segments waits for an ACK (tens of milliseconds).
+  socket.set_option(tcp::no_delay(true), ec);
+  if (state_.TryAddSocket()) {
+    std::make_shared<Session>(std::move(socket), state_)->Start();
+  } else {
+    state_.metrics().CountHandshakeRefusal(503);
+    static constexpr char kFull[] =
+        "HTTP/1.1 503 Service Unavailable\r\nServer: fngate\r\nContent-Length: 24\r\n"
+        "Connection: close\r\n\r\nfngate: at capacity now\n";
+    auto held = std::make_shared<tcp::socket>(std::move(socket));
+    net::async_write(*held, net::buffer(kFull, sizeof(kFull) - 1),
+                     [held](boost::system::error_code, size_t) {
+                       boost::system::error_code ignored;
+                       held->shutdown(tcp::socket::shutdown_both, ignored);
+                     });
+  }
+  Accept();
+}
+
+}  // namespace fngate::gateway

@@ -1,0 +1,43 @@
+// File: gateway/outbound.h
+// What the gateway writes to clients, and the close-code rules shared by reply actions and
+// control calls.
+#pragma once
+
+#include <memory>
+#include <string>
+
+namespace fngate::gateway {
+
+// One message to one or many clients. Immutable once built, so a broadcast builds it once
+// and every recipient's queue shares it (no copy per recipient).
+struct OutboundMessage {
+  std::string data;
+  bool binary = false;
+};
+using OutboundMessagePtr = std::shared_ptr<const OutboundMessage>;
+
+// What Session::Send() did with a message.
+enum class SendOutcome {
+  kQueued,    // In the connection's outbound queue.
+  kGone,      // The connection is closing or closed.
+  kOverflow,  // Its outbound queue was full: slow consumer.
+};
+
+// Close codes a server may put in a close frame (RFC 6455 section 7.4): 1000-1003,
+// 1007-1014, and the application range 3000-4999. 1004-1006 and 1015 are reserved.
+inline bool IsSendableCloseCode(int code) {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+         (code >= 3000 && code <= 4999);
+}
+inline constexpr size_t kMaxCloseReasonBytes = 123;
+
+// Well-known codes the gateway uses itself.
+inline constexpr int kCloseNormal = 1000;
+inline constexpr int kCloseGoingAway = 1001;
+inline constexpr int kCloseAbnormal = 1006;  // Reported only: never sent on the wire.
+inline constexpr int kClosePolicy = 1008;
+inline constexpr int kCloseTooBig = 1009;
+inline constexpr int kCloseInternalError = 1011;
+inline constexpr int kCloseTryAgainLater = 1013;
+
+}  // namespace fngate::gateway

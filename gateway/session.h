@@ -1,0 +1,154 @@
+// File: gateway/session.h
+// Session: one client connection, from the first byte of its HTTP upgrade request to its
+// disconnect event.
+//
+// Life of a connection:
+//   ReadRequest -> route by path (404) -> connect event to the function -> its reply rejects
+//   (the function's HTTP status) or accepts: WebSocket handshake, registry entry, read loop.
+//   Each message read becomes a message event, in arrival order, at most max_in_flight at a
+//   time; up to max_inbound_queue more wait, then reading pauses (TCP backpressure).
+//   Reply actions and control calls queue messages and close frames on one bounded outbound
+//   queue, written in order. When the socket is done, the events already read still go out,
+//   then the disconnect event, exactly once, last.
+//
+// Threading: every data member is touched only on the session's strand (the executor of its
+// socket). Public methods may be called from any thread; they post to the strand and report
+// there. Lifetime: Beast's rule, the session lives as long as work it started is pending
+// (each handler holds a shared_ptr); the registry holds weak_ptrs.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include "absl/functional/any_invocable.h"
+#include "fngate/v1/control.pb.h"
+#include "fngate/v1/function.pb.h"
+#include "gateway/gateway_state.h"
+#include "gateway/outbound.h"
+
+namespace fngate::gateway {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  // The caller has taken a socket slot (GatewayState::TryAddSocket); the session gives it back.
+  Session(boost::asio::ip::tcp::socket&& socket, GatewayState& state);
+  ~Session();
+
+  // Starts reading the upgrade request. Call once, right after construction.
+  void Start();
+
+  // Queues `message` after what is already queued. Any thread; `done` runs on the strand.
+  void Send(OutboundMessagePtr message, absl::AnyInvocable<void(SendOutcome)> done);
+
+  // Closes after what is queued (urgent: drops what is queued first). `done(true)` if this
+  // call started the close, false if the connection was already closing or gone.
+  void Close(int code, std::string reason, v1::ClosedBy by, bool urgent,
+             absl::AnyInvocable<void(bool)> done);
+
+  // A row of the online table. Any thread; `done` runs on the strand.
+  void Describe(absl::AnyInvocable<void(v1::ConnectionInfo)> done);
+
+  const std::string& id() const { return id_; }
+
+ private:
+  struct Inbound {
+    std::string data;
+    bool binary = false;
+    uint64_t sequence = 0;
+  };
+  struct Outbound {
+    OutboundMessagePtr message;  // Null for the close frame.
+  };
+
+  // Handshake.
+  void ReadRequest();
+  void OnRequest(boost::beast::error_code ec, size_t bytes);
+  void OnConnectReply(const std::string& request_id, const grpc::Status& status,
+                      v1::ConnectResponse reply);
+  void OnAccept(boost::beast::error_code ec);
+  void RespondHttp(int status, std::string body);
+
+  // Reading and events.
+  void ReadNext();
+  void OnRead(boost::beast::error_code ec, size_t bytes);
+  void PumpMessages();
+  void OnMessageReply(uint64_t sequence, std::string request_id, const grpc::Status& status,
+                      v1::MessageResponse reply);
+  void FireError(v1::EventKind failed, const std::string& failed_request_id,
+                 const grpc::Status& status, uint64_t sequence);
+  void ApplyActions(google::protobuf::RepeatedPtrField<v1::Action>& actions);
+  void OnSocketDone(int code, std::string reason, v1::ClosedBy by);
+  void MaybeSendDisconnect();
+
+  // Writing.
+  SendOutcome Enqueue(OutboundMessagePtr message);
+  bool BeginClose(int code, std::string reason, v1::ClosedBy by, bool urgent);
+  void WriteNext();
+  void OnWrite(boost::beast::error_code ec, size_t bytes);
+  void OnCloseSent(boost::beast::error_code ec);
+
+  // Helpers.
+  template <typename Event>
+  Event NewEvent();
+  std::string NextRequestId();
+  FunctionMetrics& metrics();
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  GatewayState& state_;
+  const std::string id_;
+  int function_ = -1;  // Index in state_, once routed.
+
+  // Handshake state; released once the connection is open.
+  boost::beast::flat_buffer http_buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::empty_body>> parser_;
+  boost::beast::http::request<boost::beast::http::empty_body> request_;
+  google::protobuf::RepeatedPtrField<v1::Action> first_actions_;
+
+  // What every event carries; updated by connect replies.
+  v1::ConnectionContext context_;
+  std::string user_agent_;
+
+  // Reading.
+  boost::beast::flat_buffer read_buffer_;
+  bool reading_ = false;
+  std::deque<Inbound> inbound_;
+  uint32_t in_flight_ = 0;        // Message events awaiting their reply.
+  uint32_t pending_errors_ = 0;   // Error events awaiting their reply.
+  uint64_t next_sequence_ = 1;
+  uint64_t request_counter_ = 0;
+
+  // Writing.
+  std::deque<Outbound> outbound_;
+  uint64_t outbound_bytes_ = 0;
+  std::unique_ptr<boost::asio::steady_timer> close_timer_;
+
+  // Lifecycle.
+  bool open_ = false;            // Handshake done, socket not done.
+  bool live_ = false;            // Counted in GatewayState::live(): owes a disconnect.
+  bool close_started_ = false;   // A close frame is queued or sent by us.
+  bool socket_done_ = false;     // The read loop ended: the connection is over.
+  bool drop_inbound_ = false;    // Closed after a failed event: don't deliver the rest.
+  bool disconnect_sent_ = false;
+  int close_code_ = kCloseAbnormal;
+  std::string close_reason_;
+  v1::ClosedBy closed_by_ = v1::CLOSED_BY_UNSPECIFIED;
+
+  // Online table counters.
+  std::chrono::system_clock::time_point last_activity_;
+  uint64_t messages_in_ = 0, messages_out_ = 0, bytes_in_ = 0, bytes_out_ = 0;
+};
+
+}  // namespace fngate::gateway
