@@ -1,0 +1,41 @@
+// echo: answers every message with the same payload (text stays text, binary stays binary).
+//   connect with ?deny=1     -> refused with HTTP 403 "denied"
+//   text message "close"     -> the connection is closed with 1000 "bye"
+//   text message "fail"      -> a function error (INTERNAL): the gateway fires OnError and
+//                               closes the client with 1011
+// Stateless, so any number of replicas can serve one gateway.
+#include "absl/status/status.h"
+#include "fngate/runtime/function.h"
+#include "fngate/runtime/worker.h"
+
+namespace {
+
+using fngate::runtime::ConnectContext;
+using fngate::runtime::MessageContext;
+
+class EchoFunction final : public fngate::runtime::Function {
+ public:
+  absl::Status OnConnect(ConnectContext& ctx) override {
+    if (ctx.QueryParam("deny") == "1") ctx.Reject(403, "denied");
+    return absl::OkStatus();
+  }
+
+  absl::Status OnMessage(MessageContext& ctx) override {
+    if (ctx.is_text() && ctx.data() == "close") {
+      ctx.Close(1000, "bye");
+    } else if (ctx.is_text() && ctx.data() == "fail") {
+      return absl::InternalError("echo: asked to fail");
+    } else {
+      ctx.Reply(ctx.payload());
+    }
+    return absl::OkStatus();
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  fngate::runtime::WorkerOptions options = fngate::runtime::InitWorker(argc, argv);
+  EchoFunction echo;
+  return fngate::runtime::RunWorker(echo, options);
+}

@@ -1,0 +1,140 @@
+// Worker and RunWorker (worker.h): the gRPC server around FunctionServiceImpl, the READY line,
+// and the SIGTERM/SIGINT drain.
+#include "fngate/runtime/worker.h"
+
+#include <pthread.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <thread>
+#include <utility>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/log.h"
+#include "common/ready_line.h"
+#include "runtime/src/function_service.h"
+
+namespace fngate::runtime {
+namespace {
+
+// Past the grace, Shutdown() still waits for handlers that ignore cancellation. This much later
+// the process gives up on them rather than hang a deployment's rollout.
+constexpr absl::Duration kStuckHandlerSlack = absl::Seconds(2);
+
+// Blocks the calling thread until SIGTERM or SIGINT arrives; returns which. The signals are
+// blocked in every thread (BlockShutdownSignals), so they wait here as pending signals: nothing
+// runs in a signal handler.
+int WaitForShutdownSignal() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  int signal = 0;
+  while (sigwait(&signals, &signal) != 0) {
+  }
+  return signal;
+}
+
+}  // namespace
+
+// Worker
+
+Worker::Worker(std::unique_ptr<FunctionServiceImpl> service, std::unique_ptr<grpc::Server> server,
+               int port)
+    : service_(std::move(service)), server_(std::move(server)), port_(port) {}
+
+Worker::~Worker() { Shutdown(absl::ZeroDuration()); }
+
+absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(Function& function,
+                                                      const WorkerOptions& options) {
+  auto service =
+      std::make_unique<FunctionServiceImpl>(function, options.log_events, options.gateway_address);
+  // Process-wide switches; both only affect servers built after them.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  // Plaintext: the gateway calls workers on a private network; TLS comes with the security issue.
+  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(service.get());
+  builder.SetMaxReceiveMessageSize(options.max_event_bytes);
+  // gRPC sets SO_REUSEPORT by default: a second worker on a taken port would start fine and
+  // silently take half the calls. Fail instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve on ", options.listen_address,
+                     " (port in use, or not an address of this machine)"));
+  }
+  return std::unique_ptr<Worker>(new Worker(std::move(service), std::move(server), port));
+}
+
+void Worker::Shutdown(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&mutex_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  // Health checks answer NOT_SERVING from now on, so probes stop sending traffic here.
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->Shutdown();
+  }
+  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
+  server_->Wait();
+}
+
+// RunWorker
+
+int RunWorker(Function& function, const WorkerOptions& options) {
+  // Before Worker::Start creates gRPC's threads, so that they inherit the mask.
+  BlockShutdownSignals();
+  if (absl::StatusOr<log::Level> level = log::ParseLevel(options.log_level); level.ok()) {
+    log::SetLevel(*level);
+  } else {
+    FNGATE_LOG(Warning) << "log_level: " << level.status().message() << "; using info";
+  }
+  const std::string who = options.name.empty() ? "worker" : options.name;
+
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(function, options);
+  if (!worker.ok()) {
+    FNGATE_LOG(Error) << who << ": " << worker.status().message();
+    return 1;
+  }
+  FNGATE_LOG(Info) << who << ": serving fngate.v1.FunctionService on " << options.listen_address
+                   << " (port " << (*worker)->port() << ")";
+  PrintReadyLine({{"grpc", (*worker)->port()}});
+
+  // The signal thread does the drain; this thread only watches that the drain ends in time.
+  absl::Notification drain_started;
+  absl::Notification drained;
+  std::thread signal_thread([&] {
+    const int signal = WaitForShutdownSignal();
+    FNGATE_LOG(Info) << who << ": " << (signal == SIGTERM ? "SIGTERM" : "SIGINT")
+                     << ", draining for up to " << absl::FormatDuration(options.shutdown_grace);
+    drain_started.Notify();
+    (*worker)->Shutdown(options.shutdown_grace);
+    drained.Notify();
+  });
+  drain_started.WaitForNotification();
+  if (!drained.WaitForNotificationWithTimeout(options.shutdown_grace + kStuckHandlerSlack)) {
+    FNGATE_LOG(Error) << who << ": handlers still running "
+                      << absl::FormatDuration(options.shutdown_grace + kStuckHandlerSlack)
+                      << " after the signal; exiting without them";
+    std::_Exit(1);
+  }
+  signal_thread.join();
+  FNGATE_LOG(Info) << who << ": stopped";
+  return 0;
+}
+
+}  // namespace fngate::runtime
