@@ -263,16 +263,39 @@ absl::Status ApplyFlag(const std::string& name, const std::string& value,
   Message* msg = &config;
   const std::vector<std::string> parts = absl::StrSplit(name, '.');
   for (size_t i = 0; i < parts.size(); ++i) {
-    const FieldDescriptor* field = msg->GetDescriptor()->FindFieldByName(parts[i]);
+    // "functions[1]" names an element of a list of messages that the file or an earlier
+    // --function flag created.
+    std::string part = parts[i];
+    int index = -1;
+    if (const size_t bracket = part.find('['); bracket != std::string::npos && part.back() == ']') {
+      if (!absl::SimpleAtoi(part.substr(bracket + 1, part.size() - bracket - 2), &index) ||
+          index < 0) {
+        return absl::InvalidArgumentError(absl::StrCat("flag --", name, ": bad index"));
+      }
+      part = part.substr(0, bracket);
+    }
+    const FieldDescriptor* field = msg->GetDescriptor()->FindFieldByName(part);
     const bool last = i + 1 == parts.size();
+    const bool is_message =
+        field != nullptr && field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE;
     if (field == nullptr || field->is_map() ||
-        (!last && (field->is_repeated() || field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE)) ||
-        (last && field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE)) {
+        (!last && (!is_message || field->is_repeated() != (index >= 0))) ||
+        (last && (is_message || index >= 0))) {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown flag --", name, " (see --help)"));
     }
     if (!last) {
-      msg = msg->GetReflection()->MutableMessage(msg, field);
+      const Reflection& r = *msg->GetReflection();
+      if (index >= 0) {
+        if (index >= r.FieldSize(*msg, field)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "flag --", name, ": there is no ", part, "[", index, "] to set (define it first, "
+              "e.g. with --function=NAME=TARGET)"));
+        }
+        msg = r.MutableRepeatedMessage(msg, field, index);
+      } else {
+        msg = r.MutableMessage(msg, field);
+      }
       continue;
     }
     // A repeated flag replaces what the file said the first time, and appends after that.
@@ -337,6 +360,17 @@ absl::StatusOr<GatewaySettings> ToSettings(const config::v1::GatewayConfig& c,
     } else {
       problem(p + ".on_message_error", "expected close or keep_open");
     }
+    if (f.transport().empty() || f.transport() == "auto") {
+      fs.transport = FunctionTransport::kAuto;
+    } else if (f.transport() == "stream") {
+      fs.transport = FunctionTransport::kStream;
+    } else if (f.transport() == "unary") {
+      fs.transport = FunctionTransport::kUnary;
+    } else {
+      problem(p + ".transport", "expected auto, stream or unary");
+    }
+    fs.streams = Or(f.streams(), 4u);
+    if (fs.streams > 256) problem(p + ".streams", "at most 256");
     s.functions.push_back(std::move(fs));
   }
 

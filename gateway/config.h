@@ -31,12 +31,17 @@ absl::StatusOr<HostPort> ParseHostPort(const std::string& text);
 // What a raw client gets when one of its message events fails.
 enum class MessageErrorPolicy { kClose, kKeepOpen };
 
+// How events travel to the workers (see FunctionClient).
+enum class FunctionTransport { kAuto, kStream, kUnary };
+
 struct FunctionSettings {
   std::string name;
   // gRPC target, normalised: "a:1,b:2" without a scheme became "ipv4:a:1,b:2".
   std::string target;
   uint32_t max_in_flight = 1;
   MessageErrorPolicy on_message_error = MessageErrorPolicy::kClose;
+  FunctionTransport transport = FunctionTransport::kAuto;
+  uint32_t streams = 4;
 };
 
 struct LimitSettings {

@@ -5,6 +5,7 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include "absl/hash/hash.h"
 #include "common/log.h"
 
 namespace fngate::gateway {
@@ -24,12 +25,12 @@ CallErrorKind Classify(const grpc::Status& status) {
 }  // namespace
 
 template <typename Request, typename Response>
-struct FunctionClient::Call {
+struct FunctionClient::UnaryCall {
   grpc::ClientContext context;
   Request request;
-  Response response;
-  Done<Response> done;
-  std::chrono::steady_clock::time_point started;
+  v1::StreamReply reply;
+  Response empty_reply;  // Where replies with nothing in them land (disconnect, error).
+  StreamDone done;
 };
 
 FunctionClient::FunctionClient(const FunctionSettings& function,
@@ -37,10 +38,11 @@ FunctionClient::FunctionClient(const FunctionSettings& function,
                                FunctionMetrics& metrics)
     : function_(function), deadlines_(deadlines), metrics_(metrics) {
   grpc::ChannelArguments args;
-  // Every address the target resolves to is a replica; spread calls over the ready ones.
+  // Every address the target resolves to is a replica; spread calls (and streams) over the
+  // ready ones.
   args.SetServiceConfigJSON(R"({"loadBalancingConfig": [{"round_robin": {}}]})");
-  // A reply may carry several client-sized messages.
-  const uint64_t max_reply = std::max<uint64_t>(4u << 20, 4 * max_message_bytes + (64 << 10));
+  // A reply batch may carry many client-sized messages.
+  const uint64_t max_reply = std::max<uint64_t>(64u << 20, 4 * max_message_bytes + (64 << 10));
   args.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(max_reply, INT32_MAX)));
   args.SetMaxSendMessageSize(-1);
   // A restarted worker is found again within a second or two, not gRPC's default two minutes.
@@ -49,38 +51,72 @@ FunctionClient::FunctionClient(const FunctionSettings& function,
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   channel_ = grpc::CreateCustomChannel(function.target, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::FunctionService::NewStub(channel_);
+  if (function.transport != FunctionTransport::kUnary) {
+    streams_ = std::make_unique<EventStreamPool>(
+        *stub_, function.name, function.streams,
+        [this](v1::StreamEvent event, std::chrono::system_clock::time_point deadline,
+               StreamDone done) { CallUnary(std::move(event), deadline, std::move(done)); });
+  }
 }
 
 FunctionClient::~FunctionClient() { Shutdown(std::chrono::seconds(5)); }
 
+std::chrono::milliseconds FunctionClient::DeadlineFor(EventKind kind) const {
+  switch (kind) {
+    case EventKind::kConnect: return deadlines_.connect;
+    case EventKind::kMessage: return deadlines_.message;
+    case EventKind::kDisconnect: return deadlines_.disconnect;
+    case EventKind::kError: return deadlines_.error;
+  }
+  return deadlines_.message;
+}
+
+void FunctionClient::Call(EventKind kind, const std::string& connection_id,
+                          v1::StreamEvent event, StreamDone done) {
+  const auto started = std::chrono::steady_clock::now();
+  StreamDone measured = [this, kind, started, done = std::move(done)](
+                            const grpc::Status& status, v1::StreamReply& reply) mutable {
+    const int k = static_cast<int>(kind);
+    metrics_.call_latency[k].Observe(std::chrono::steady_clock::now() - started);
+    if (!status.ok()) {
+      metrics_.call_errors[k][static_cast<int>(Classify(status))].fetch_add(
+          1, std::memory_order_relaxed);
+    }
+    done(status, reply);
+  };
+  const auto deadline = std::chrono::system_clock::now() + DeadlineFor(kind);
+  if (streams_ != nullptr && !streams_->unimplemented()) {
+    // One connection, one stream: its events stay in order on the wire.
+    streams_->Submit(absl::HashOf(connection_id), std::move(event), deadline,
+                     std::move(measured));
+  } else {
+    CallUnary(std::move(event), deadline, std::move(measured));
+  }
+}
+
 template <typename Request, typename Response, typename StartFn>
-void FunctionClient::Start(EventKind kind, Request&& request, Done<Response> done,
-                           StartFn start) {
-  auto* call = new Call<Request, Response>();
+void FunctionClient::StartUnary(Request&& request, std::chrono::system_clock::time_point deadline,
+                                StreamDone done, StartFn start) {
+  auto* call = new UnaryCall<Request, Response>();
   call->request = std::move(request);
   call->done = std::move(done);
-  std::chrono::milliseconds deadline = deadlines_.message;
-  switch (kind) {
-    case EventKind::kConnect: deadline = deadlines_.connect; break;
-    case EventKind::kMessage: deadline = deadlines_.message; break;
-    case EventKind::kDisconnect: deadline = deadlines_.disconnect; break;
-    case EventKind::kError: deadline = deadlines_.error; break;
-  }
-  call->context.set_deadline(std::chrono::system_clock::now() + deadline);
-  call->started = std::chrono::steady_clock::now();
+  call->context.set_deadline(deadline);
   {
     absl::MutexLock lock(&mu_);
     in_flight_.insert(&call->context);
   }
-  start(stub_->async(), &call->context, &call->request, &call->response,
-        [this, call, kind](grpc::Status status) {
-          const int k = static_cast<int>(kind);
-          metrics_.call_latency[k].Observe(std::chrono::steady_clock::now() - call->started);
-          if (!status.ok()) {
-            metrics_.call_errors[k][static_cast<int>(Classify(status))].fetch_add(
-                1, std::memory_order_relaxed);
-          }
-          call->done(status, call->response);
+  Response* response = nullptr;
+  if constexpr (std::is_same_v<Response, v1::ConnectResponse>) {
+    response = call->reply.mutable_connect();
+  } else if constexpr (std::is_same_v<Response, v1::MessageResponse>) {
+    response = call->reply.mutable_message();
+  } else {
+    response = &call->empty_reply;
+  }
+  start(stub_->async(), &call->context, &call->request, response,
+        [this, call](grpc::Status status) {
+          if (!status.ok()) call->reply.clear_reply();
+          call->done(status, call->reply);
           {
             absl::MutexLock lock(&mu_);
             in_flight_.erase(&call->context);
@@ -89,37 +125,79 @@ void FunctionClient::Start(EventKind kind, Request&& request, Done<Response> don
         });
 }
 
+void FunctionClient::CallUnary(v1::StreamEvent event,
+                               std::chrono::system_clock::time_point deadline, StreamDone done) {
+  // One generic lambda per method: the generated async class's overloads rule out member
+  // pointers.
+#define FNGATE_UNARY(Method) \
+  [](auto* async, auto* context, auto* request, auto* response, auto callback) { \
+    async->Method(context, request, response, std::move(callback));            \
+  }
+  switch (event.event_case()) {
+    case v1::StreamEvent::kConnect:
+      return StartUnary<v1::ConnectEvent, v1::ConnectResponse>(
+          std::move(*event.mutable_connect()), deadline, std::move(done),
+          FNGATE_UNARY(OnConnect));
+    case v1::StreamEvent::kMessage:
+      return StartUnary<v1::MessageEvent, v1::MessageResponse>(
+          std::move(*event.mutable_message()), deadline, std::move(done),
+          FNGATE_UNARY(OnMessage));
+    case v1::StreamEvent::kDisconnect:
+      return StartUnary<v1::DisconnectEvent, v1::DisconnectResponse>(
+          std::move(*event.mutable_disconnect()), deadline, std::move(done),
+          FNGATE_UNARY(OnDisconnect));
+    case v1::StreamEvent::kError:
+      return StartUnary<v1::ErrorEvent, v1::ErrorResponse>(
+          std::move(*event.mutable_error()), deadline, std::move(done), FNGATE_UNARY(OnError));
+#undef FNGATE_UNARY
+    case v1::StreamEvent::EVENT_NOT_SET:
+      break;
+  }
+  v1::StreamReply empty;
+  done(grpc::Status(grpc::StatusCode::INTERNAL, "empty event"), empty);
+}
+
 void FunctionClient::OnConnect(v1::ConnectEvent event, Done<v1::ConnectResponse> done) {
-  Start<v1::ConnectEvent, v1::ConnectResponse>(
-      EventKind::kConnect, std::move(event), std::move(done),
-      [](auto* async, auto* context, auto* request, auto* response, auto callback) {
-        async->OnConnect(context, request, response, std::move(callback));
-      });
+  v1::StreamEvent wrapped;
+  const std::string id = event.connection().connection_id();
+  *wrapped.mutable_connect() = std::move(event);
+  Call(EventKind::kConnect, id, std::move(wrapped),
+       [done = std::move(done)](const grpc::Status& status, v1::StreamReply& reply) mutable {
+         done(status, *reply.mutable_connect());
+       });
 }
 
 void FunctionClient::OnMessage(v1::MessageEvent event, Done<v1::MessageResponse> done) {
-  Start<v1::MessageEvent, v1::MessageResponse>(
-      EventKind::kMessage, std::move(event), std::move(done),
-      [](auto* async, auto* context, auto* request, auto* response, auto callback) {
-        async->OnMessage(context, request, response, std::move(callback));
-      });
+  v1::StreamEvent wrapped;
+  const std::string id = event.connection().connection_id();
+  *wrapped.mutable_message() = std::move(event);
+  Call(EventKind::kMessage, id, std::move(wrapped),
+       [done = std::move(done)](const grpc::Status& status, v1::StreamReply& reply) mutable {
+         done(status, *reply.mutable_message());
+       });
 }
 
 void FunctionClient::OnDisconnect(v1::DisconnectEvent event,
                                   Done<v1::DisconnectResponse> done) {
-  Start<v1::DisconnectEvent, v1::DisconnectResponse>(
-      EventKind::kDisconnect, std::move(event), std::move(done),
-      [](auto* async, auto* context, auto* request, auto* response, auto callback) {
-        async->OnDisconnect(context, request, response, std::move(callback));
-      });
+  v1::StreamEvent wrapped;
+  const std::string id = event.connection().connection_id();
+  *wrapped.mutable_disconnect() = std::move(event);
+  Call(EventKind::kDisconnect, id, std::move(wrapped),
+       [done = std::move(done)](const grpc::Status& status, v1::StreamReply&) mutable {
+         v1::DisconnectResponse empty;
+         done(status, empty);
+       });
 }
 
 void FunctionClient::OnError(v1::ErrorEvent event, Done<v1::ErrorResponse> done) {
-  Start<v1::ErrorEvent, v1::ErrorResponse>(
-      EventKind::kError, std::move(event), std::move(done),
-      [](auto* async, auto* context, auto* request, auto* response, auto callback) {
-        async->OnError(context, request, response, std::move(callback));
-      });
+  v1::StreamEvent wrapped;
+  const std::string id = event.connection().connection_id();
+  *wrapped.mutable_error() = std::move(event);
+  Call(EventKind::kError, id, std::move(wrapped),
+       [done = std::move(done)](const grpc::Status& status, v1::StreamReply&) mutable {
+         v1::ErrorResponse empty;
+         done(status, empty);
+       });
 }
 
 bool FunctionClient::Reachable() {
@@ -127,6 +205,7 @@ bool FunctionClient::Reachable() {
 }
 
 void FunctionClient::Shutdown(std::chrono::milliseconds wait) {
+  if (streams_ != nullptr) streams_->Shutdown(wait);
   absl::MutexLock lock(&mu_);
   if (!in_flight_.empty()) {
     FNGATE_LOG(Warning) << "function " << function_.name << ": cancelling " << in_flight_.size()

@@ -1,12 +1,16 @@
 // File: gateway/function_client.h
 // FunctionClient: the gateway's side of one function's FunctionService. It owns the gRPC
 // channel to the function's workers (round-robin over every address the target resolves to)
-// and starts one unary call per event, each with its event kind's deadline.
+// and delivers each event with its event kind's deadline, by one of two transports:
+// - stream (default when the workers serve it): batched on a few long-lived Events streams
+//   (EventStreamPool), the fast path;
+// - unary: one OnConnect/OnMessage/... call per event, the contract every worker in any
+//   language implements. `auto` starts with streams and falls back for good on UNIMPLEMENTED.
 //
 // Every method returns at once; `done` runs later on a gRPC thread, exactly once, with the
 // call's status and the worker's reply. Callers hop to their own executor from there.
-// gRPC retries by itself a call that no worker took (transparent retry); a call a worker took
-// is never repeated.
+// A call that no worker took is retried (gRPC's transparent retry, or the pool's); a call a
+// worker took is never repeated.
 //
 // Thread-safe. Shutdown(): cancels the calls still in flight and waits for their callbacks, so
 // nothing calls back into the gateway after it returns.
@@ -25,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "fngate/v1/function.grpc.pb.h"
 #include "gateway/config.h"
+#include "gateway/event_stream_pool.h"
 #include "gateway/metrics.h"
 
 namespace fngate::gateway {
@@ -55,18 +60,27 @@ class FunctionClient {
 
  private:
   template <typename Request, typename Response>
-  struct Call;
+  struct UnaryCall;
+  using StreamDone = EventStreamPool::Done;
 
+  // Both transports meet here: `event` holds one event, `done` gets the reply as a StreamReply.
+  void Call(EventKind kind, const std::string& connection_id, v1::StreamEvent event,
+            StreamDone done);
+  void CallUnary(v1::StreamEvent event, std::chrono::system_clock::time_point deadline,
+                 StreamDone done);
   template <typename Request, typename Response, typename StartFn>
-  void Start(EventKind kind, Request&& request, Done<Response> done, StartFn start);
+  void StartUnary(Request&& request, std::chrono::system_clock::time_point deadline,
+                  StreamDone done, StartFn start);
+  std::chrono::milliseconds DeadlineFor(EventKind kind) const;
 
   const FunctionSettings function_;
   const DeadlineSettings deadlines_;
   FunctionMetrics& metrics_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::FunctionService::Stub> stub_;
+  std::unique_ptr<EventStreamPool> streams_;  // Null for transport "unary".
 
-  // Calls in flight, so Shutdown() can cancel them. One short critical section per call start
+  // Unary calls in flight, so Shutdown() can cancel them. One short critical section per call start
   // and end; per function, not global.
   absl::Mutex mu_;
   absl::flat_hash_set<grpc::ClientContext*> in_flight_ ABSL_GUARDED_BY(mu_);

@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/log.h"
 #include "common/status_util.h"
 
@@ -97,6 +99,58 @@ grpc::Status FunctionServiceImpl::OnError(grpc::ServerContext* context, const v1
   }
   ErrorContext ctx(*event, MakeCallInfo(*context));
   function_.OnError(ctx);
+  return grpc::Status::OK;
+}
+
+grpc::Status FunctionServiceImpl::Events(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::ReplyBatch, v1::EventBatch>* stream) {
+  // Events of one connection always travel on one stream, in order; handling a batch in order
+  // keeps them so. A handler that blocks holds up only this stream: the gateway opens several.
+  v1::EventBatch batch;
+  v1::ReplyBatch replies;
+  while (stream->Read(&batch)) {
+    replies.Clear();
+    const int64_t now_micros = absl::ToUnixMicros(absl::Now());
+    for (v1::StreamEvent& event : *batch.mutable_events()) {
+      v1::StreamReply* reply = replies.add_replies();
+      reply->set_call_id(event.call_id());
+      if (event.deadline_unix_micros() != 0 && event.deadline_unix_micros() < now_micros) {
+        // The gateway has given up on it already; running it would only add load.
+        reply->set_status_code(static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
+        reply->set_status_message("deadline passed before the worker got to the event");
+        continue;
+      }
+      grpc::Status status;
+      switch (event.event_case()) {
+        case v1::StreamEvent::kConnect:
+          status = OnConnect(context, &event.connect(), reply->mutable_connect());
+          break;
+        case v1::StreamEvent::kMessage:
+          status = OnMessage(context, &event.message(), reply->mutable_message());
+          break;
+        case v1::StreamEvent::kDisconnect: {
+          v1::DisconnectResponse unused;
+          status = OnDisconnect(context, &event.disconnect(), &unused);
+          break;
+        }
+        case v1::StreamEvent::kError: {
+          v1::ErrorResponse unused;
+          status = OnError(context, &event.error(), &unused);
+          break;
+        }
+        case v1::StreamEvent::EVENT_NOT_SET:
+          status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty stream event");
+          break;
+      }
+      if (!status.ok()) {
+        reply->clear_reply();  // As a failed unary call: a status, no message.
+        reply->set_status_code(static_cast<int>(status.error_code()));
+        reply->set_status_message(status.error_message());
+      }
+    }
+    if (!stream->Write(replies)) break;
+  }
   return grpc::Status::OK;
 }
 

@@ -3,6 +3,9 @@
 // to the user's Function (sync server API: a handler may block; calls run concurrently on
 // gRPC's thread pool). Also writes the `EVENT ...` lines of --log_events.
 //
+// Also serves the batched Events stream: each batch is handled in order on the stream's own
+// thread and answered with one reply batch, reusing the unary handlers.
+//
 // Thread-safe (holds only immutable state). The Function must outlive it, and it must outlive
 // the grpc::Server it is registered with.
 #pragma once
@@ -27,6 +30,8 @@ class FunctionServiceImpl final : public v1::FunctionService::Service {
                             v1::DisconnectResponse* response) override;
   grpc::Status OnError(grpc::ServerContext* context, const v1::ErrorEvent* event,
                        v1::ErrorResponse* response) override;
+  grpc::Status Events(grpc::ServerContext* context,
+                      grpc::ServerReaderWriter<v1::ReplyBatch, v1::EventBatch>* stream) override;
 
  private:
   CallInfo MakeCallInfo(const grpc::ServerContext& context) const;

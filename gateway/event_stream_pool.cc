@@ -1,0 +1,335 @@
+#include "gateway/event_stream_pool.h"
+
+#include <deque>
+#include <utility>
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/client_callback.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace fngate::gateway {
+namespace {
+
+// A batch holds what arrived while the previous write was on the wire, up to these bounds.
+constexpr int kMaxBatchEvents = 512;
+constexpr size_t kMaxBatchPayloadBytes = 4 << 20;
+// A never-written event is tried on this many streams before it fails UNAVAILABLE.
+constexpr int kMaxAttempts = 2;
+constexpr auto kSweepInterval = std::chrono::milliseconds(50);
+
+size_t PayloadBytes(const v1::StreamEvent& event) {
+  if (!event.has_message()) return 256;
+  const v1::Payload& p = event.message().payload();
+  return 256 + (p.has_binary() ? p.binary().size() : p.text().size());
+}
+
+int64_t UnixMicros(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+struct Pending {
+  v1::StreamEvent event;  // Moved into a batch when written.
+  EventStreamPool::Done done;
+  std::chrono::system_clock::time_point deadline;
+  int attempts = 0;
+};
+using PendingPtr = std::unique_ptr<Pending>;
+
+// Callbacks to run once the lock is released.
+struct Completion {
+  PendingPtr call;
+  grpc::Status status;
+  v1::StreamReply reply;
+};
+using Completions = std::vector<Completion>;
+
+void RunAll(Completions& completions) {
+  for (Completion& c : completions) c.call->done(c.status, c.reply);
+  completions.clear();
+}
+
+}  // namespace
+
+// One gRPC Events call. Lives from StartCall to OnDone; holds the stream open (AddHold) until
+// its slot lets go of it, so writes may start from any thread without racing OnDone.
+class EventStreamPool::StreamCall final
+    : public grpc::ClientBidiReactor<v1::EventBatch, v1::ReplyBatch> {
+ public:
+  explicit StreamCall(Slot& slot) : slot_(slot) {}
+
+  // grpc::ClientBidiReactor
+  void OnWriteDone(bool ok) override;
+  void OnReadDone(bool ok) override;
+  void OnDone(const grpc::Status& status) override;
+
+  Slot& slot_;
+  grpc::ClientContext context;
+  v1::EventBatch write_batch;
+  v1::ReplyBatch read_batch;
+  absl::flat_hash_map<uint64_t, PendingPtr> sent;  // Guarded by the slot's mutex.
+  bool dead = false;                               // No more writes; guarded likewise.
+  bool writing = false;                            // Guarded likewise.
+  bool got_reply = false;                          // Guarded likewise.
+};
+
+// One logical stream: successive StreamCalls, the queue of events not yet written.
+class EventStreamPool::Slot {
+ public:
+  explicit Slot(EventStreamPool& pool) : pool_(pool) {}
+
+  void Submit(PendingPtr call) {
+    Completions failed;
+    {
+      absl::MutexLock lock(&mu_);
+      if (shutting_down_) {
+        failed.push_back({std::move(call), grpc::Status(grpc::StatusCode::CANCELLED,
+                                                        "gateway shutting down"), {}});
+      } else {
+        unsent_.push_back(std::move(call));
+        if (call_ == nullptr) {
+          StartCallLocked();
+        } else {
+          FlushLocked();
+        }
+      }
+    }
+    RunAll(failed);
+  }
+
+  void OnWriteDone(StreamCall* call, bool ok) {
+    absl::MutexLock lock(&mu_);
+    call->writing = false;
+    if (!ok) {
+      // The stream broke; the read side ends it. Events of that batch count as taken.
+      MarkDeadLocked(call);
+      return;
+    }
+    FlushLocked();
+  }
+
+  void OnReadDone(StreamCall* call, bool ok) {
+    Completions done;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!ok) {
+        MarkDeadLocked(call);
+        return;
+      }
+      call->got_reply = true;
+      for (v1::StreamReply& reply : *call->read_batch.mutable_replies()) {
+        auto it = call->sent.find(reply.call_id());
+        if (it == call->sent.end()) continue;  // Already failed by its deadline.
+        Completion c{std::move(it->second),
+                     grpc::Status(static_cast<grpc::StatusCode>(reply.status_code()),
+                                  reply.status_message()),
+                     {}};
+        c.reply.Swap(&reply);
+        call->sent.erase(it);
+        done.push_back(std::move(c));
+      }
+      call->read_batch.Clear();
+      call->StartRead(&call->read_batch);
+    }
+    RunAll(done);
+  }
+
+  void OnDone(StreamCall* call, const grpc::Status& status) {
+    Completions done;
+    std::vector<PendingPtr> to_fallback;
+    {
+      absl::MutexLock lock(&mu_);
+      if (call_ == call) call_ = nullptr;
+      const bool unimplemented =
+          status.error_code() == grpc::StatusCode::UNIMPLEMENTED && !call->got_reply;
+      if (unimplemented) {
+        // The worker has no Events method, so it handled none of these: all go unary.
+        if (!pool_.unimplemented_.exchange(true)) {
+          FNGATE_LOG(Info) << "function " << pool_.function_name_
+                           << ": workers do not serve Events; using unary calls";
+        }
+        for (auto& [id, pending] : call->sent) to_fallback.push_back(std::move(pending));
+        while (!unsent_.empty()) {
+          to_fallback.push_back(std::move(unsent_.front()));
+          unsent_.pop_front();
+        }
+      } else {
+        const grpc::Status failure =
+            status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                       "event stream ended by the worker")
+                        : grpc::Status(status.error_code() == grpc::StatusCode::CANCELLED &&
+                                               !shutting_down_
+                                           ? grpc::StatusCode::UNAVAILABLE
+                                           : status.error_code(),
+                                       absl::StrCat("event stream failed: ",
+                                                    status.error_message()));
+        // Written events: a worker may have handled them, so they fail, never repeat.
+        for (auto& [id, pending] : call->sent) {
+          done.push_back({std::move(pending), failure, {}});
+        }
+        // Never written: another stream may take them, a bounded number of times.
+        std::deque<PendingPtr> retry;
+        while (!unsent_.empty()) {
+          PendingPtr pending = std::move(unsent_.front());
+          unsent_.pop_front();
+          if (shutting_down_ || ++pending->attempts >= kMaxAttempts) {
+            done.push_back({std::move(pending), failure, {}});
+          } else {
+            retry.push_back(std::move(pending));
+          }
+        }
+        unsent_ = std::move(retry);
+        if (!unsent_.empty()) StartCallLocked();
+      }
+      call->sent.clear();
+    }
+    RunAll(done);
+    for (PendingPtr& pending : to_fallback) {
+      pool_.fallback_(std::move(pending->event), pending->deadline, std::move(pending->done));
+    }
+    pool_.live_calls_.fetch_sub(1, std::memory_order_acq_rel);
+    delete call;
+  }
+
+  // Fails what is past its deadline, written or not.
+  void Sweep(std::chrono::system_clock::time_point now) {
+    Completions done;
+    {
+      absl::MutexLock lock(&mu_);
+      const grpc::Status expired(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                 "event deadline exceeded");
+      if (call_ != nullptr) {
+        for (auto it = call_->sent.begin(); it != call_->sent.end();) {
+          if (it->second->deadline <= now) {
+            done.push_back({std::move(it->second), expired, {}});
+            call_->sent.erase(it++);
+          } else {
+            ++it;
+          }
+        }
+      }
+      for (auto it = unsent_.begin(); it != unsent_.end();) {
+        if ((*it)->deadline <= now) {
+          done.push_back({std::move(*it), expired, {}});
+          it = unsent_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    RunAll(done);
+  }
+
+  void Shutdown() {
+    Completions done;
+    {
+      absl::MutexLock lock(&mu_);
+      shutting_down_ = true;
+      if (call_ != nullptr) call_->context.TryCancel();
+      const grpc::Status cancelled(grpc::StatusCode::CANCELLED, "gateway shutting down");
+      while (!unsent_.empty()) {
+        done.push_back({std::move(unsent_.front()), cancelled, {}});
+        unsent_.pop_front();
+      }
+    }
+    RunAll(done);
+  }
+
+ private:
+  void StartCallLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    call_ = new StreamCall(*this);
+    pool_.live_calls_.fetch_add(1, std::memory_order_acq_rel);
+    pool_.stub_.async()->Events(&call_->context, call_);
+    call_->AddHold();  // Released in MarkDeadLocked(): only then may OnDone run.
+    call_->StartRead(&call_->read_batch);
+    call_->StartCall();
+    FlushLocked();
+  }
+
+  // Writes what is waiting, if the stream is free: one batch in flight at a time, and the
+  // next batch is whatever arrived meanwhile.
+  void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    StreamCall* call = call_;
+    if (call == nullptr || call->dead || call->writing || unsent_.empty()) return;
+    call->write_batch.Clear();
+    size_t bytes = 0;
+    while (!unsent_.empty() && call->write_batch.events_size() < kMaxBatchEvents &&
+           bytes < kMaxBatchPayloadBytes) {
+      PendingPtr pending = std::move(unsent_.front());
+      unsent_.pop_front();
+      const uint64_t id = next_call_id_++;
+      pending->event.set_call_id(id);
+      pending->event.set_deadline_unix_micros(UnixMicros(pending->deadline));
+      bytes += PayloadBytes(pending->event);
+      call->write_batch.add_events()->Swap(&pending->event);
+      call->sent.emplace(id, std::move(pending));
+    }
+    call->writing = true;
+    call->StartWrite(&call->write_batch);
+  }
+
+  void MarkDeadLocked(StreamCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (call->dead) return;
+    call->dead = true;
+    if (call_ == call) call_ = nullptr;  // The next event starts a fresh stream.
+    call->RemoveHold();
+  }
+
+  EventStreamPool& pool_;
+  absl::Mutex mu_;
+  std::deque<PendingPtr> unsent_ ABSL_GUARDED_BY(mu_);
+  StreamCall* call_ ABSL_GUARDED_BY(mu_) = nullptr;
+  uint64_t next_call_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+void EventStreamPool::StreamCall::OnWriteDone(bool ok) { slot_.OnWriteDone(this, ok); }
+void EventStreamPool::StreamCall::OnReadDone(bool ok) { slot_.OnReadDone(this, ok); }
+void EventStreamPool::StreamCall::OnDone(const grpc::Status& status) {
+  slot_.OnDone(this, status);
+}
+
+EventStreamPool::EventStreamPool(v1::FunctionService::Stub& stub, std::string function_name,
+                                 size_t streams, Fallback fallback)
+    : stub_(stub), function_name_(std::move(function_name)), fallback_(std::move(fallback)) {
+  for (size_t i = 0; i < std::max<size_t>(1, streams); ++i) {
+    slots_.push_back(std::make_unique<Slot>(*this));
+  }
+  sweeper_ = std::thread([this] {
+    while (!stop_.WaitForNotificationWithTimeout(absl::FromChrono(kSweepInterval))) {
+      SweepDeadlines();
+    }
+  });
+}
+
+EventStreamPool::~EventStreamPool() { Shutdown(std::chrono::seconds(5)); }
+
+void EventStreamPool::Submit(size_t key, v1::StreamEvent event,
+                             std::chrono::system_clock::time_point deadline, Done done) {
+  if (unimplemented()) return fallback_(std::move(event), deadline, std::move(done));
+  auto pending = std::make_unique<Pending>();
+  pending->event = std::move(event);
+  pending->done = std::move(done);
+  pending->deadline = deadline;
+  slots_[key % slots_.size()]->Submit(std::move(pending));
+}
+
+void EventStreamPool::SweepDeadlines() {
+  const auto now = std::chrono::system_clock::now();
+  for (auto& slot : slots_) slot->Sweep(now);
+}
+
+void EventStreamPool::Shutdown(std::chrono::milliseconds wait) {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (sweeper_.joinable()) sweeper_.join();
+  for (auto& slot : slots_) slot->Shutdown();
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (live_calls_.load(std::memory_order_acquire) > 0 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace fngate::gateway
