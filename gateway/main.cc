@@ -1,11 +1,11 @@
 // fngate: the gateway binary. Reads flags and config, binds every port, prints the READY
 // line, serves until SIGTERM/SIGINT has drained. Exit codes: 0 after a clean stop, 2 for bad
 // flags or config, 1 when a port cannot be bound.
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 
 #include "common/log.h"
+#include "common/process.h"
 #include "common/ready_line.h"
 #include "gateway/config.h"
 #include "gateway/gateway.h"
@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   fngate::log::SetLevel(*fngate::log::ParseLevel(settings->log_level));
-  std::signal(SIGPIPE, SIG_IGN);  // A client gone mid-write is an error code, not a death.
+  fngate::PrepareServerProcess();
 
   absl::StatusOr<std::unique_ptr<fngate::gateway::Gateway>> gateway =
       fngate::gateway::Gateway::Create(*std::move(settings));

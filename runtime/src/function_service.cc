@@ -40,12 +40,14 @@ grpc::Status Finish(std::string_view handler, const Context& ctx, const absl::St
 }  // namespace
 
 FunctionServiceImpl::FunctionServiceImpl(Function& function, bool log_events,
-                                         std::string default_gateway)
-    : function_(function), log_events_(log_events), default_gateway_(std::move(default_gateway)) {}
+                                         std::string default_gateway, HandlerPool* handlers)
+    : function_(function),
+      log_events_(log_events),
+      default_gateway_(std::move(default_gateway)),
+      handlers_(handlers) {}
 
-CallInfo FunctionServiceImpl::MakeCallInfo(const grpc::ServerContext& context) const {
+CallInfo FunctionServiceImpl::MakeCallInfo(std::chrono::system_clock::time_point deadline) const {
   CallInfo call;
-  const std::chrono::system_clock::time_point deadline = context.deadline();
   call.deadline = deadline == std::chrono::system_clock::time_point::max()
                       ? absl::InfiniteFuture()
                       : absl::FromChrono(deadline);
@@ -53,105 +55,200 @@ CallInfo FunctionServiceImpl::MakeCallInfo(const grpc::ServerContext& context) c
   return call;
 }
 
+grpc::Status FunctionServiceImpl::HandleConnect(const CallInfo& call,
+                                                const v1::ConnectEvent& event,
+                                                v1::ConnectResponse& response) {
+  if (log_events_) {
+    WriteEventLine(absl::StrCat("EVENT kind=connect conn=", event.connection().connection_id(),
+                                " request=", event.request_id()));
+  }
+  ConnectContext ctx(event, response, call);
+  return Finish("OnConnect", ctx, function_.OnConnect(ctx));
+}
+
+grpc::Status FunctionServiceImpl::HandleMessage(const CallInfo& call,
+                                                const v1::MessageEvent& event,
+                                                v1::MessageResponse& response) {
+  if (log_events_) {
+    WriteEventLine(absl::StrCat("EVENT kind=message conn=", event.connection().connection_id(),
+                                " request=", event.request_id(), " seq=", event.sequence()));
+  }
+  MessageContext ctx(event, response, call);
+  return Finish("OnMessage", ctx, function_.OnMessage(ctx));
+}
+
+grpc::Status FunctionServiceImpl::HandleDisconnect(const CallInfo& call,
+                                                   const v1::DisconnectEvent& event) {
+  if (log_events_) {
+    const std::string_view by = ClosedByName(event.closed_by());
+    WriteEventLine(absl::StrCat("EVENT kind=disconnect conn=", event.connection().connection_id(),
+                                " request=", event.request_id(), " code=", event.close_code(),
+                                " by=", absl::string_view(by.data(), by.size())));
+  }
+  DisconnectContext ctx(event, call);
+  return Finish("OnDisconnect", ctx, function_.OnDisconnect(ctx));
+}
+
+grpc::Status FunctionServiceImpl::HandleError(const CallInfo& call, const v1::ErrorEvent& event) {
+  if (log_events_) {
+    const std::string_view failed = EventKindName(event.failed_event());
+    WriteEventLine(absl::StrCat("EVENT kind=error conn=", event.connection().connection_id(),
+                                " request=", event.request_id(),
+                                " failed=", absl::string_view(failed.data(), failed.size()),
+                                " code=", event.code()));
+  }
+  ErrorContext ctx(event, call);
+  function_.OnError(ctx);
+  return grpc::Status::OK;
+}
+
 grpc::Status FunctionServiceImpl::OnConnect(grpc::ServerContext* context,
                                             const v1::ConnectEvent* event,
                                             v1::ConnectResponse* response) {
-  if (log_events_) {
-    WriteEventLine(absl::StrCat("EVENT kind=connect conn=", event->connection().connection_id(),
-                                " request=", event->request_id()));
-  }
-  ConnectContext ctx(*event, *response, MakeCallInfo(*context));
-  return Finish("OnConnect", ctx, function_.OnConnect(ctx));
+  return HandleConnect(MakeCallInfo(context->deadline()), *event, *response);
 }
 
 grpc::Status FunctionServiceImpl::OnMessage(grpc::ServerContext* context,
                                             const v1::MessageEvent* event,
                                             v1::MessageResponse* response) {
-  if (log_events_) {
-    WriteEventLine(absl::StrCat("EVENT kind=message conn=", event->connection().connection_id(),
-                                " request=", event->request_id(), " seq=", event->sequence()));
-  }
-  MessageContext ctx(*event, *response, MakeCallInfo(*context));
-  return Finish("OnMessage", ctx, function_.OnMessage(ctx));
+  return HandleMessage(MakeCallInfo(context->deadline()), *event, *response);
 }
 
 grpc::Status FunctionServiceImpl::OnDisconnect(grpc::ServerContext* context,
                                                const v1::DisconnectEvent* event,
                                                v1::DisconnectResponse* /*response*/) {
-  if (log_events_) {
-    const std::string_view by = ClosedByName(event->closed_by());
-    WriteEventLine(absl::StrCat("EVENT kind=disconnect conn=", event->connection().connection_id(),
-                                " request=", event->request_id(), " code=", event->close_code(),
-                                " by=", absl::string_view(by.data(), by.size())));
-  }
-  DisconnectContext ctx(*event, MakeCallInfo(*context));
-  return Finish("OnDisconnect", ctx, function_.OnDisconnect(ctx));
+  return HandleDisconnect(MakeCallInfo(context->deadline()), *event);
 }
 
 grpc::Status FunctionServiceImpl::OnError(grpc::ServerContext* context, const v1::ErrorEvent* event,
                                           v1::ErrorResponse* /*response*/) {
-  if (log_events_) {
-    const std::string_view failed = EventKindName(event->failed_event());
-    WriteEventLine(absl::StrCat("EVENT kind=error conn=", event->connection().connection_id(),
-                                " request=", event->request_id(),
-                                " failed=", absl::string_view(failed.data(), failed.size()),
-                                " code=", event->code()));
-  }
-  ErrorContext ctx(*event, MakeCallInfo(*context));
-  function_.OnError(ctx);
-  return grpc::Status::OK;
+  return HandleError(MakeCallInfo(context->deadline()), *event);
 }
 
-grpc::Status FunctionServiceImpl::Events(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::ReplyBatch, v1::EventBatch>* stream) {
-  // Events of one connection always travel on one stream, in order; handling a batch in order
-  // keeps them so. A handler that blocks holds up only this stream: the gateway opens several.
-  v1::EventBatch batch;
-  v1::ReplyBatch replies;
-  while (stream->Read(&batch)) {
-    replies.Clear();
-    const int64_t now_micros = absl::ToUnixMicros(absl::Now());
-    for (v1::StreamEvent& event : *batch.mutable_events()) {
-      v1::StreamReply* reply = replies.add_replies();
-      reply->set_call_id(event.call_id());
-      if (event.deadline_unix_micros() != 0 && event.deadline_unix_micros() < now_micros) {
-        // The gateway has given up on it already; running it would only add load.
-        reply->set_status_code(static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
-        reply->set_status_message("deadline passed before the worker got to the event");
-        continue;
-      }
-      grpc::Status status;
-      switch (event.event_case()) {
-        case v1::StreamEvent::kConnect:
-          status = OnConnect(context, &event.connect(), reply->mutable_connect());
-          break;
-        case v1::StreamEvent::kMessage:
-          status = OnMessage(context, &event.message(), reply->mutable_message());
-          break;
-        case v1::StreamEvent::kDisconnect: {
-          v1::DisconnectResponse unused;
-          status = OnDisconnect(context, &event.disconnect(), &unused);
-          break;
-        }
-        case v1::StreamEvent::kError: {
-          v1::ErrorResponse unused;
-          status = OnError(context, &event.error(), &unused);
-          break;
-        }
-        case v1::StreamEvent::EVENT_NOT_SET:
-          status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty stream event");
-          break;
-      }
-      if (!status.ok()) {
-        reply->clear_reply();  // As a failed unary call: a status, no message.
-        reply->set_status_code(static_cast<int>(status.error_code()));
-        reply->set_status_message(status.error_message());
-      }
+void FunctionServiceImpl::HandleBatch(v1::EventBatch& batch, v1::ReplyBatch& replies) {
+  const auto now = std::chrono::system_clock::now();
+  for (v1::StreamEvent& event : *batch.mutable_events()) {
+    v1::StreamReply* reply = replies.add_replies();
+    reply->set_call_id(event.call_id());
+    const auto deadline =
+        event.deadline_unix_micros() == 0
+            ? std::chrono::system_clock::time_point::max()
+            : std::chrono::system_clock::time_point(
+                  std::chrono::microseconds(event.deadline_unix_micros()));
+    if (deadline < now) {
+      // The gateway has given up on it already; running it would only add load.
+      reply->set_status_code(static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
+      reply->set_status_message("deadline passed before the worker got to the event");
+      continue;
     }
-    if (!stream->Write(replies)) break;
+    const CallInfo call = MakeCallInfo(deadline);
+    grpc::Status status;
+    switch (event.event_case()) {
+      case v1::StreamEvent::kConnect:
+        status = HandleConnect(call, event.connect(), *reply->mutable_connect());
+        break;
+      case v1::StreamEvent::kMessage:
+        status = HandleMessage(call, event.message(), *reply->mutable_message());
+        break;
+      case v1::StreamEvent::kDisconnect:
+        status = HandleDisconnect(call, event.disconnect());
+        break;
+      case v1::StreamEvent::kError:
+        status = HandleError(call, event.error());
+        break;
+      case v1::StreamEvent::EVENT_NOT_SET:
+        status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty stream event");
+        break;
+    }
+    if (!status.ok()) {
+      reply->clear_reply();  // As a failed unary call: a status, no message.
+      reply->set_status_code(static_cast<int>(status.error_code()));
+      reply->set_status_message(status.error_message());
+    }
   }
-  return grpc::Status::OK;
+}
+
+namespace {
+
+// One Events stream from a gateway. Reads a batch, has it handled (pool or inline), and only
+// then reads the next: a connection's events stay in order and a slow worker slows its
+// gateway down instead of queueing without bound. Replies are written one batch at a time;
+// what is handled meanwhile joins the next write.
+class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::ReplyBatch> {
+ public:
+  explicit EventsReactor(FunctionServiceImpl& service) : service_(service) { StartRead(&in_); }
+
+  // grpc::ServerBidiReactor
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      absl::MutexLock lock(&mu_);
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    if (service_.handlers() == nullptr) return HandleAndContinue();
+    service_.handlers()->Run([this] { HandleAndContinue(); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      write_failed_ = true;  // The gateway is gone; reads end too.
+      pending_.Clear();
+    }
+    FlushLocked();
+    MaybeFinishLocked();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void HandleAndContinue() {
+    v1::ReplyBatch replies;
+    service_.HandleBatch(in_, replies);
+    in_.Clear();
+    {
+      absl::MutexLock lock(&mu_);
+      if (!write_failed_) {
+        for (v1::StreamReply& r : *replies.mutable_replies()) pending_.add_replies()->Swap(&r);
+      }
+      FlushLocked();
+    }
+    StartRead(&in_);
+  }
+
+  void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || write_failed_ || pending_.replies().empty()) return;
+    out_.Clear();
+    out_.Swap(&pending_);
+    writing_ = true;
+    StartWrite(&out_);
+  }
+
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (reads_done_ && !writing_ && !finished_) {
+      finished_ = true;
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  FunctionServiceImpl& service_;
+  v1::EventBatch in_;  // Touched by one handler at a time: the next read starts after it.
+  absl::Mutex mu_;
+  v1::ReplyBatch pending_ ABSL_GUARDED_BY(mu_);
+  v1::ReplyBatch out_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::EventBatch, v1::ReplyBatch>* FunctionServiceImpl::Events(
+    grpc::CallbackServerContext* /*context*/) {
+  return new EventsReactor(*this);
 }
 
 }  // namespace fngate::runtime

@@ -3,8 +3,10 @@
 // to the user's Function (sync server API: a handler may block; calls run concurrently on
 // gRPC's thread pool). Also writes the `EVENT ...` lines of --log_events.
 //
-// Also serves the batched Events stream: each batch is handled in order on the stream's own
-// thread and answered with one reply batch, reusing the unary handlers.
+// Also serves the batched Events stream (callback API): one batch per stream at a time is
+// handled in order, on `handlers` (or inline on gRPC's thread when null), with the same handler
+// code as the unary methods; replies that finish while a write is on the wire go out together
+// in the next one.
 //
 // Thread-safe (holds only immutable state). The Function must outlive it, and it must outlive
 // the grpc::Server it is registered with.
@@ -14,12 +16,16 @@
 
 #include "fngate/runtime/function.h"
 #include "fngate/v1/function.grpc.pb.h"
+#include "runtime/src/handler_pool.h"
 
 namespace fngate::runtime {
 
-class FunctionServiceImpl final : public v1::FunctionService::Service {
+class FunctionServiceImpl final
+    : public v1::FunctionService::WithCallbackMethod_Events<v1::FunctionService::Service> {
  public:
-  FunctionServiceImpl(Function& function, bool log_events, std::string default_gateway);
+  // `handlers` may be null (handlers run inline on gRPC's threads); it must outlive the server.
+  FunctionServiceImpl(Function& function, bool log_events, std::string default_gateway,
+                      HandlerPool* handlers);
 
   // v1::FunctionService::Service
   grpc::Status OnConnect(grpc::ServerContext* context, const v1::ConnectEvent* event,
@@ -30,15 +36,26 @@ class FunctionServiceImpl final : public v1::FunctionService::Service {
                             v1::DisconnectResponse* response) override;
   grpc::Status OnError(grpc::ServerContext* context, const v1::ErrorEvent* event,
                        v1::ErrorResponse* response) override;
-  grpc::Status Events(grpc::ServerContext* context,
-                      grpc::ServerReaderWriter<v1::ReplyBatch, v1::EventBatch>* stream) override;
+  grpc::ServerBidiReactor<v1::EventBatch, v1::ReplyBatch>* Events(
+      grpc::CallbackServerContext* context) override;
+
+  // Handles every event of `batch`, in order, appending one reply each to `replies`.
+  void HandleBatch(v1::EventBatch& batch, v1::ReplyBatch& replies);
+  HandlerPool* handlers() const { return handlers_; }
 
  private:
-  CallInfo MakeCallInfo(const grpc::ServerContext& context) const;
+  CallInfo MakeCallInfo(std::chrono::system_clock::time_point deadline) const;
+  grpc::Status HandleConnect(const CallInfo& call, const v1::ConnectEvent& event,
+                             v1::ConnectResponse& response);
+  grpc::Status HandleMessage(const CallInfo& call, const v1::MessageEvent& event,
+                             v1::MessageResponse& response);
+  grpc::Status HandleDisconnect(const CallInfo& call, const v1::DisconnectEvent& event);
+  grpc::Status HandleError(const CallInfo& call, const v1::ErrorEvent& event);
 
   Function& function_;
   const bool log_events_;
   const std::string default_gateway_;
+  HandlerPool* const handlers_;
 };
 
 }  // namespace fngate::runtime

@@ -19,8 +19,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/ready_line.h"
 #include "runtime/src/function_service.h"
+#include "runtime/src/handler_pool.h"
 
 namespace fngate::runtime {
 namespace {
@@ -47,16 +49,22 @@ int WaitForShutdownSignal() {
 
 // Worker
 
-Worker::Worker(std::unique_ptr<FunctionServiceImpl> service, std::unique_ptr<grpc::Server> server,
-               int port)
-    : service_(std::move(service)), server_(std::move(server)), port_(port) {}
+Worker::Worker(std::unique_ptr<HandlerPool> handlers, std::unique_ptr<FunctionServiceImpl> service,
+               std::unique_ptr<grpc::Server> server, int port)
+    : handlers_(std::move(handlers)),
+      service_(std::move(service)),
+      server_(std::move(server)),
+      port_(port) {}
 
 Worker::~Worker() { Shutdown(absl::ZeroDuration()); }
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(Function& function,
                                                       const WorkerOptions& options) {
-  auto service =
-      std::make_unique<FunctionServiceImpl>(function, options.log_events, options.gateway_address);
+  auto handlers = options.handler_threads > 0
+                      ? std::make_unique<HandlerPool>(options.handler_threads)
+                      : nullptr;
+  auto service = std::make_unique<FunctionServiceImpl>(
+      function, options.log_events, options.gateway_address, handlers.get());
   // Process-wide switches; both only affect servers built after them.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -76,7 +84,8 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(Function& function,
         absl::StrCat("cannot serve on ", options.listen_address,
                      " (port in use, or not an address of this machine)"));
   }
-  return std::unique_ptr<Worker>(new Worker(std::move(service), std::move(server), port));
+  return std::unique_ptr<Worker>(
+      new Worker(std::move(handlers), std::move(service), std::move(server), port));
 }
 
 void Worker::Shutdown(absl::Duration grace) {
@@ -98,6 +107,7 @@ void Worker::Shutdown(absl::Duration grace) {
 int RunWorker(Function& function, const WorkerOptions& options) {
   // Before Worker::Start creates gRPC's threads, so that they inherit the mask.
   BlockShutdownSignals();
+  PrepareServerProcess();
   if (absl::StatusOr<log::Level> level = log::ParseLevel(options.log_level); level.ok()) {
     log::SetLevel(*level);
   } else {

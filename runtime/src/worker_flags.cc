@@ -74,7 +74,8 @@ absl::StatusOr<WorkerOptions> ParseWorkerFlags(int argc, const char* const* argv
       continue;
     }
 
-    if (name != "listen" && name != "gateway" && name != "name" && name != "log_level") {
+    if (name != "listen" && name != "gateway" && name != "name" && name != "log_level" &&
+        name != "handler_threads") {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", flag_name));
     }
     if (!has_value) {
@@ -98,6 +99,12 @@ absl::StatusOr<WorkerOptions> ParseWorkerFlags(int argc, const char* const* argv
       options.gateway_address = std::string(value);
     } else if (name == "name") {
       options.name = std::string(value);
+    } else if (name == "handler_threads") {
+      int threads = 0;
+      if (!absl::SimpleAtoi(Sv(value), &threads) || threads < 0 || threads > 1024) {
+        return absl::InvalidArgumentError("--handler_threads: expected a number from 0 to 1024");
+      }
+      options.handler_threads = threads;
     } else {  // log_level
       if (absl::StatusOr<log::Level> level = log::ParseLevel(value); !level.ok()) {
         return absl::InvalidArgumentError(absl::StrCat("--log_level: ", level.status().message()));
@@ -113,13 +120,15 @@ std::string WorkerUsage(const char* program) {
   return absl::StrCat(
       "usage: ", Sv(base),
       " [--listen=HOST:PORT] [--gateway=HOST:PORT] [--log_events] [--name=NAME]"
-      " [--log_level=LEVEL]\n"
+      " [--log_level=LEVEL] [--handler_threads=N]\n"
       "  --listen=HOST:PORT   serve FunctionService here (default 127.0.0.1:7001; port 0 picks"
       " one)\n"
       "  --gateway=HOST:PORT  gateway control service for pushes when an event names none\n"
       "  --log_events         log one EVENT line per event on stderr\n"
       "  --name=NAME          replica name for the logs\n"
       "  --log_level=LEVEL    debug, info (default), warning or error\n"
+      "  --handler_threads=N  threads running handlers for batched event streams (default 4;"
+      " 0 runs them on gRPC's threads: fastest, for handlers that never block)\n"
       "Prints `READY grpc=<port>` on stdout once serving; SIGTERM drains and exits 0.\n");
 }
 

@@ -16,6 +16,7 @@
 //   --log_events          one stderr line per event received (EVENT kind=... conn=... ...)
 //   --name=NAME           replica name for the logs
 //   --log_level=LEVEL     debug, info (default), warning, error
+//   --handler_threads=N   threads that run handlers for batched event streams (default 4)
 //   --help                usage on stdout, exit 0
 // Value flags take `--flag=value` or `--flag value`. Anything else: a message on stderr and
 // exit code 2.
@@ -41,6 +42,7 @@ class Server;
 namespace fngate::runtime {
 
 class FunctionServiceImpl;  // runtime/src/function_service.h
+class HandlerPool;          // runtime/src/handler_pool.h
 
 struct WorkerOptions {
   // "host:port" to serve on; port 0 picks a free one (Worker::port() tells which).
@@ -59,6 +61,12 @@ struct WorkerOptions {
   // Largest event the worker accepts, in bytes (gRPC's default, 4 MiB, is below what a gateway
   // may be configured to forward).
   int max_event_bytes = 64 << 20;
+  // Events that arrive batched on the gateway's Events streams are handled one batch per
+  // stream at a time, in order, on a pool of this many threads, so a handler may block.
+  // 0 runs them directly on gRPC's threads: one thread switch less per batch, for functions
+  // whose handlers never block (no sync calls, no sleeps, no disk). Unary calls always run on
+  // gRPC's sync-server threads.
+  int handler_threads = 4;
 };
 
 // Parses the flags listed at the top of this file (argv[0] is the program name). Returns
@@ -110,10 +118,12 @@ class Worker {
   void Shutdown(absl::Duration grace) ABSL_LOCKS_EXCLUDED(mutex_);
 
  private:
-  Worker(std::unique_ptr<FunctionServiceImpl> service, std::unique_ptr<grpc::Server> server,
-         int port);
+  Worker(std::unique_ptr<HandlerPool> handlers, std::unique_ptr<FunctionServiceImpl> service,
+         std::unique_ptr<grpc::Server> server, int port);
 
-  // Declared before server_: the server is destroyed first, while the service still exists.
+  // Declared before server_: the server is destroyed first, while the service and the
+  // handler threads still exist.
+  std::unique_ptr<HandlerPool> handlers_;
   std::unique_ptr<FunctionServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   const int port_;
