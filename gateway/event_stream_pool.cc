@@ -20,6 +20,7 @@ constexpr size_t kMaxBatchPayloadBytes = 4 << 20;
 constexpr int kMaxAttempts = 2;
 constexpr auto kSweepInterval = std::chrono::milliseconds(50);
 
+
 size_t PayloadBytes(const v1::StreamEvent& event) {
   if (!event.has_message()) return 256;
   const v1::Payload& p = event.message().payload();
@@ -70,7 +71,10 @@ class EventStreamPool::StreamCall final
   v1::EventBatch write_batch;
   v1::ReplyBatch read_batch;
   absl::flat_hash_map<uint64_t, PendingPtr> sent;  // Guarded by the slot's mutex.
+  std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
   bool dead = false;                               // No more writes; guarded likewise.
+  bool retiring = false;                           // Half-close once `sent` drains; likewise.
+  bool hold_released = false;                      // Likewise.
   bool writing = false;                            // Guarded likewise.
   bool got_reply = false;                          // Guarded likewise.
 };
@@ -107,6 +111,17 @@ class EventStreamPool::Slot {
       MarkDeadLocked(call);
       return;
     }
+    // Streams are pinned to the replica they opened on; retiring old ones lets round robin
+    // spread them again, so replicas added later (scale-out) get their share.
+    if (call == call_ && std::chrono::steady_clock::now() - call->opened > pool_.max_age_) {
+      // Old enough: new events go to a fresh stream (maybe on another replica); this one ends
+      // once every event it carried has its reply.
+      call->retiring = true;
+      call_ = nullptr;
+      if (!unsent_.empty()) StartCallLocked();
+      MaybeHalfCloseLocked(call);
+      return;
+    }
     FlushLocked();
   }
 
@@ -132,6 +147,7 @@ class EventStreamPool::Slot {
       }
       call->read_batch.Clear();
       call->StartRead(&call->read_batch);
+      MaybeHalfCloseLocked(call);
     }
     RunAll(done);
   }
@@ -142,6 +158,7 @@ class EventStreamPool::Slot {
     {
       absl::MutexLock lock(&mu_);
       if (call_ == call) call_ = nullptr;
+      std::erase(calls_, call);
       const bool unimplemented =
           status.error_code() == grpc::StatusCode::UNIMPLEMENTED && !call->got_reply;
       if (unimplemented) {
@@ -200,15 +217,16 @@ class EventStreamPool::Slot {
       absl::MutexLock lock(&mu_);
       const grpc::Status expired(grpc::StatusCode::DEADLINE_EXCEEDED,
                                  "event deadline exceeded");
-      if (call_ != nullptr) {
-        for (auto it = call_->sent.begin(); it != call_->sent.end();) {
+      for (StreamCall* call : calls_) {
+        for (auto it = call->sent.begin(); it != call->sent.end();) {
           if (it->second->deadline <= now) {
             done.push_back({std::move(it->second), expired, {}});
-            call_->sent.erase(it++);
+            call->sent.erase(it++);
           } else {
             ++it;
           }
         }
+        MaybeHalfCloseLocked(call);
       }
       for (auto it = unsent_.begin(); it != unsent_.end();) {
         if ((*it)->deadline <= now) {
@@ -227,7 +245,7 @@ class EventStreamPool::Slot {
     {
       absl::MutexLock lock(&mu_);
       shutting_down_ = true;
-      if (call_ != nullptr) call_->context.TryCancel();
+      for (StreamCall* call : calls_) call->context.TryCancel();
       const grpc::Status cancelled(grpc::StatusCode::CANCELLED, "gateway shutting down");
       while (!unsent_.empty()) {
         done.push_back({std::move(unsent_.front()), cancelled, {}});
@@ -240,6 +258,7 @@ class EventStreamPool::Slot {
  private:
   void StartCallLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     call_ = new StreamCall(*this);
+    calls_.push_back(call_);
     pool_.live_calls_.fetch_add(1, std::memory_order_acq_rel);
     pool_.stub_.async()->Events(&call_->context, call_);
     call_->AddHold();  // Released in MarkDeadLocked(): only then may OnDone run.
@@ -270,17 +289,27 @@ class EventStreamPool::Slot {
     call->StartWrite(&call->write_batch);
   }
 
+  void MaybeHalfCloseLocked(StreamCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (call->retiring && !call->dead && !call->writing && call->sent.empty()) {
+      call->dead = true;
+      call->StartWritesDone();  // The worker finishes the stream; reads end; OnDone follows.
+    }
+  }
+
   void MarkDeadLocked(StreamCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (call->dead) return;
     call->dead = true;
     if (call_ == call) call_ = nullptr;  // The next event starts a fresh stream.
-    call->RemoveHold();
+    if (!call->hold_released) {
+      call->hold_released = true;
+      call->RemoveHold();
+    }
   }
 
   EventStreamPool& pool_;
   absl::Mutex mu_;
   std::deque<PendingPtr> unsent_ ABSL_GUARDED_BY(mu_);
-  StreamCall* call_ ABSL_GUARDED_BY(mu_) = nullptr;
+  StreamCall* call_ ABSL_GUARDED_BY(mu_) = nullptr;  // Takes new events.
+  std::vector<StreamCall*> calls_ ABSL_GUARDED_BY(mu_);  // Every call not yet done.
   uint64_t next_call_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -292,8 +321,12 @@ void EventStreamPool::StreamCall::OnDone(const grpc::Status& status) {
 }
 
 EventStreamPool::EventStreamPool(v1::FunctionService::Stub& stub, std::string function_name,
-                                 size_t streams, Fallback fallback)
-    : stub_(stub), function_name_(std::move(function_name)), fallback_(std::move(fallback)) {
+                                 size_t streams, std::chrono::milliseconds max_age,
+                                 Fallback fallback)
+    : stub_(stub),
+      function_name_(std::move(function_name)),
+      max_age_(max_age),
+      fallback_(std::move(fallback)) {
   for (size_t i = 0; i < std::max<size_t>(1, streams); ++i) {
     slots_.push_back(std::make_unique<Slot>(*this));
   }

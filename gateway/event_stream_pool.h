@@ -11,6 +11,8 @@
 // - An event that was never written to a stream (its stream broke first) is retried on a new
 //   stream, once; an event that was written is never repeated.
 // - A connection's events (same key) always use the same stream, in submission order.
+// - A stream older than `max_age` is retired: new events open a new one, and it half-closes
+//   once its last reply is in.
 // - If the workers do not implement Events (UNIMPLEMENTED), every event still pending, and
 //   every later one, goes to `fallback` (the unary path) instead.
 //
@@ -40,8 +42,10 @@ class EventStreamPool {
   using Fallback =
       absl::AnyInvocable<void(v1::StreamEvent, std::chrono::system_clock::time_point, Done)>;
 
+  // `max_age`: a stream older than this takes no new events and ends once its replies are
+  // in, so streams spread again over the replicas there are now.
   EventStreamPool(v1::FunctionService::Stub& stub, std::string function_name, size_t streams,
-                  Fallback fallback);
+                  std::chrono::milliseconds max_age, Fallback fallback);
   ~EventStreamPool();
   EventStreamPool(const EventStreamPool&) = delete;
   EventStreamPool& operator=(const EventStreamPool&) = delete;
@@ -65,6 +69,7 @@ class EventStreamPool {
 
   v1::FunctionService::Stub& stub_;
   const std::string function_name_;
+  const std::chrono::milliseconds max_age_;
   Fallback fallback_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::atomic<bool> unimplemented_{false};

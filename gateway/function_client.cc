@@ -51,9 +51,12 @@ FunctionClient::FunctionClient(const FunctionSettings& function,
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   channel_ = grpc::CreateCustomChannel(function.target, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::FunctionService::NewStub(channel_);
+  // Connect to every replica now, not at the first event: streams opened then spread over all
+  // of them instead of piling onto whichever connected first.
+  channel_->GetState(/*try_to_connect=*/true);
   if (function.transport != FunctionTransport::kUnary) {
     streams_ = std::make_unique<EventStreamPool>(
-        *stub_, function.name, function.streams,
+        *stub_, function.name, function.streams, function.stream_max_age,
         [this](v1::StreamEvent event, std::chrono::system_clock::time_point deadline,
                StreamDone done) { CallUnary(std::move(event), deadline, std::move(done)); });
   }
