@@ -371,7 +371,7 @@ absl::StatusOr<GatewaySettings> ToSettings(const config::v1::GatewayConfig& c,
     }
     fs.streams = Or(f.streams(), 4u);
     if (fs.streams > 256) problem(p + ".streams", "at most 256");
-    fs.stream_max_age = std::chrono::milliseconds(Or(f.stream_max_age_ms(), 30000u));
+    fs.stream_max_age = std::chrono::milliseconds(Or(f.stream_max_age_ms(), 10000u));
     s.functions.push_back(std::move(fs));
   }
 

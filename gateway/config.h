@@ -42,7 +42,7 @@ struct FunctionSettings {
   MessageErrorPolicy on_message_error = MessageErrorPolicy::kClose;
   FunctionTransport transport = FunctionTransport::kAuto;
   uint32_t streams = 4;
-  std::chrono::milliseconds stream_max_age{30000};
+  std::chrono::milliseconds stream_max_age{10000};
 };
 
 struct LimitSettings {

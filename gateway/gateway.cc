@@ -85,7 +85,7 @@ void Gateway::Run() {
 
   // The io threads still run here: posted completions must reach their sessions.
   FNGATE_LOG(Info) << "stopping: " << state_.live() << " connections not yet reported";
-  control_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  control_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(250));
   for (size_t i = 0; i < state_.function_count(); ++i) {
     state_.function(static_cast<int>(i)).Shutdown(std::chrono::seconds(2));
   }

@@ -511,10 +511,12 @@ bool Session::BeginClose(int code, std::string reason, v1::ClosedBy by, bool urg
   outbound_.push_back(Outbound{nullptr});
   if (outbound_.size() == 1) WriteNext();
   // The close handshake has its own timeout, but a write stuck behind a client that reads
-  // nothing does not: this bounds the whole goodbye.
+  // nothing does not: this bounds the whole goodbye. When draining, it also leaves half the
+  // grace period to deliver the disconnect event of a client that never answers.
+  std::chrono::milliseconds goodbye = state_.settings().limits.handshake_timeout;
+  if (by == v1::CLOSED_BY_SHUTDOWN) goodbye = std::min(goodbye, state_.settings().drain_grace / 2);
   close_timer_ = std::make_unique<net::steady_timer>(ws_.get_executor());
-  close_timer_->expires_after(state_.settings().limits.handshake_timeout +
-                              std::chrono::seconds(1));
+  close_timer_->expires_after(goodbye);
   close_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
     if (!ec && !self->socket_done_) beast::get_lowest_layer(self->ws_).close();
   });
