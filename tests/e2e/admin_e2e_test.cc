@@ -20,17 +20,8 @@ using test_support::WsMessage;
 using test_support::WsTestClient;
 using ::testing::HasSubstr;
 
-class AdminE2eTest : public ::testing::Test {
+class AdminE2eTest : public EchoClusterTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<Started> worker = StartEchoWorker();
-    ASSERT_TRUE(IsOk(worker));
-    worker_ = *std::move(worker);
-    absl::StatusOr<Started> gateway = StartGateway({FunctionFlag("echo", {&worker_})});
-    ASSERT_TRUE(IsOk(gateway));
-    gateway_ = *std::move(gateway);
-  }
-
   absl::StatusOr<HttpResponse> Get(const std::string& path) {
     return HttpGet("127.0.0.1", gateway_.ready.Port("admin"), path, kIoTimeout);
   }
@@ -55,8 +46,6 @@ class AdminE2eTest : public ::testing::Test {
     return failure;
   }
 
-  Started worker_;
-  Started gateway_;
 };
 
 TEST_F(AdminE2eTest, HealthzIsOk) {

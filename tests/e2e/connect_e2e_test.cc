@@ -13,21 +13,9 @@ using test_support::CountWorkerEvents;
 using test_support::WsTestClient;
 using ::testing::HasSubstr;
 
-class ConnectE2eTest : public ::testing::Test {
+class ConnectE2eTest : public EchoClusterTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<Started> worker = StartEchoWorker();
-    ASSERT_TRUE(IsOk(worker));
-    worker_ = *std::move(worker);
-    absl::StatusOr<Started> gateway = StartGateway({FunctionFlag("echo", {&worker_})});
-    ASSERT_TRUE(IsOk(gateway));
-    gateway_ = *std::move(gateway);
-  }
-
   int ws_port() const { return gateway_.ready.Port("ws"); }
-
-  Started worker_;
-  Started gateway_;
 };
 
 TEST_F(ConnectE2eTest, FunctionRejectionIsTheHttpAnswer) {

@@ -24,16 +24,11 @@ using test_support::WsTestClient;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAreArray;
 
-class ControlE2eTest : public ::testing::Test {
+class ControlE2eTest : public EchoClusterTest {
  protected:
   void SetUp() override {
-    absl::StatusOr<Started> worker = StartEchoWorker();
-    ASSERT_TRUE(IsOk(worker));
-    worker_ = *std::move(worker);
-    absl::StatusOr<Started> gateway = StartGateway({FunctionFlag("echo", {&worker_})});
-    ASSERT_TRUE(IsOk(gateway));
-    gateway_ = *std::move(gateway);
-    control_ = NewControlStub(gateway_);
+    EchoClusterTest::SetUp();
+    if (!HasFatalFailure()) control_ = NewControlStub(gateway_);
   }
 
   grpc::Status Send(const std::vector<std::string>& ids, const v1::Payload& payload,
@@ -52,8 +47,6 @@ class ControlE2eTest : public ::testing::Test {
     return payload;
   }
 
-  Started worker_;
-  Started gateway_;
   std::unique_ptr<v1::GatewayControl::Stub> control_;
 };
 

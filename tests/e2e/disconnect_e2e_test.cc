@@ -18,17 +18,8 @@ namespace {
 using test_support::WsMessage;
 using test_support::WsTestClient;
 
-class DisconnectE2eTest : public ::testing::Test {
+class DisconnectE2eTest : public EchoClusterTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<Started> worker = StartEchoWorker();
-    ASSERT_TRUE(IsOk(worker));
-    worker_ = *std::move(worker);
-    absl::StatusOr<Started> gateway = StartGateway({FunctionFlag("echo", {&worker_})});
-    ASSERT_TRUE(IsOk(gateway));
-    gateway_ = *std::move(gateway);
-  }
-
   // Opens a connection and proves it works with one echo; returns its id.
   std::string OpenWorkingConnection(WsTestClient& client) {
     absl::StatusOr<std::string> id = ConnectAndGetId(client, gateway_, worker_, "/echo");
@@ -46,8 +37,6 @@ class DisconnectE2eTest : public ::testing::Test {
     EXPECT_TRUE(IsOk(Stop(worker_))) << "worker did not exit 0 after SIGTERM";
   }
 
-  Started worker_;
-  Started gateway_;
 };
 
 TEST_F(DisconnectE2eTest, ClientCloseIsByClient) {

@@ -212,4 +212,13 @@ bool PollUntil(const std::function<bool()>& probe, absl::Duration timeout,
   return ::testing::AssertionFailure() << status;
 }
 
+void EchoClusterTest::SetUp() {
+  absl::StatusOr<Started> worker = StartEchoWorker();
+  ASSERT_TRUE(IsOk(worker));
+  worker_ = *std::move(worker);
+  absl::StatusOr<Started> gateway = StartGateway({FunctionFlag("echo", {&worker_})});
+  ASSERT_TRUE(IsOk(gateway));
+  gateway_ = *std::move(gateway);
+}
+
 }  // namespace fngate::e2e

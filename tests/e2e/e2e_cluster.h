@@ -120,4 +120,14 @@ template <typename T>
   return IsOk(status_or.status());
 }
 
+// Fixture: a fresh echo worker and a gateway routing /echo to it, for each test. Members are
+// destroyed in reverse order: the gateway stops before the worker.
+class EchoClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+
+  Started worker_;
+  Started gateway_;
+};
+
 }  // namespace fngate::e2e

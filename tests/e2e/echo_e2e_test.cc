@@ -12,17 +12,8 @@ namespace {
 using test_support::WsMessage;
 using test_support::WsTestClient;
 
-class EchoE2eTest : public ::testing::Test {
+class EchoE2eTest : public EchoClusterTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<Started> worker = StartEchoWorker();
-    ASSERT_TRUE(IsOk(worker));
-    worker_ = *std::move(worker);
-    absl::StatusOr<Started> gateway = StartGateway({FunctionFlag("echo", {&worker_})});
-    ASSERT_TRUE(IsOk(gateway));
-    gateway_ = *std::move(gateway);
-  }
-
   // Sends `data` and expects it back, byte for byte and of the same kind.
   void ExpectEcho(WsTestClient& client, const std::string& data, bool binary) {
     ASSERT_TRUE(IsOk(binary ? client.SendBinary(data, kIoTimeout) : client.SendText(data, kIoTimeout)));
@@ -33,9 +24,6 @@ class EchoE2eTest : public ::testing::Test {
     EXPECT_TRUE(reply->data == data) << "payload differs";  // No 1 MiB diff in the log.
   }
 
-  // Members are destroyed in reverse order: the gateway stops before the worker.
-  Started worker_;
-  Started gateway_;
 };
 
 TEST_F(EchoE2eTest, TextComesBackAsText) {
