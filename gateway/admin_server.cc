@@ -1,6 +1,5 @@
 #include "gateway/admin_server.h"
 
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -83,25 +82,10 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
 
 }  // namespace
 
-AdminServer::AdminServer(net::io_context& io, tcp::acceptor acceptor, GatewayState& state)
-    : io_(io), acceptor_(std::move(acceptor)), state_(state),
-      port_(acceptor_.local_endpoint().port()) {}
-
-void AdminServer::Start() { Accept(); }
-
-void AdminServer::Stop() {
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
-}
-
-void AdminServer::Accept() {
-  acceptor_.async_accept(net::make_strand(io_), [self = shared_from_this()](
-                                                    boost::system::error_code ec,
-                                                    tcp::socket socket) {
-    if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
-    if (!ec) std::make_shared<AdminConnection>(std::move(socket), self->state_)->Start();
-    self->Accept();
-  });
+Listener::OnAccept ServeAdmin(GatewayState& state) {
+  return [&state](tcp::socket socket) {
+    std::make_shared<AdminConnection>(std::move(socket), state)->Start();
+  };
 }
 
 }  // namespace fngate::gateway

@@ -75,6 +75,8 @@ class EventStreamPool::StreamCall final
   bool dead = false;                               // No more writes; guarded likewise.
   bool retiring = false;                           // Half-close once `sent` drains; likewise.
   bool hold_released = false;                      // Likewise.
+  std::chrono::steady_clock::time_point write_started;  // Likewise.
+  std::chrono::steady_clock::time_point last_read = opened;  // Likewise.
   bool writing = false;                            // Guarded likewise.
   bool got_reply = false;                          // Guarded likewise.
 };
@@ -134,6 +136,8 @@ class EventStreamPool::Slot {
         return;
       }
       call->got_reply = true;
+      call->last_read = std::chrono::steady_clock::now();
+      pool_.confirmed_.store(true, std::memory_order_release);
       for (v1::StreamReply& reply : *call->read_batch.mutable_replies()) {
         auto it = call->sent.find(reply.call_id());
         if (it == call->sent.end()) continue;  // Already failed by its deadline.
@@ -186,19 +190,23 @@ class EventStreamPool::Slot {
         for (auto& [id, pending] : call->sent) {
           done.push_back({std::move(pending), failure, {}});
         }
-        // Never written: another stream may take them, a bounded number of times.
-        std::deque<PendingPtr> retry;
-        while (!unsent_.empty()) {
-          PendingPtr pending = std::move(unsent_.front());
-          unsent_.pop_front();
-          if (shutting_down_ || ++pending->attempts >= kMaxAttempts) {
-            done.push_back({std::move(pending), failure, {}});
-          } else {
-            retry.push_back(std::move(pending));
+        // Never written: another stream may take them, a bounded number of times. Only when
+        // they were waiting for this stream: if a newer one is live (this one was retired),
+        // they are that one's, and it writes them.
+        if (call_ == nullptr) {
+          std::deque<PendingPtr> retry;
+          while (!unsent_.empty()) {
+            PendingPtr pending = std::move(unsent_.front());
+            unsent_.pop_front();
+            if (shutting_down_ || ++pending->attempts >= kMaxAttempts) {
+              done.push_back({std::move(pending), failure, {}});
+            } else {
+              retry.push_back(std::move(pending));
+            }
           }
+          unsent_ = std::move(retry);
+          if (!unsent_.empty()) StartCallLocked();
         }
-        unsent_ = std::move(retry);
-        if (!unsent_.empty()) StartCallLocked();
       }
       call->sent.clear();
     }
@@ -217,7 +225,21 @@ class EventStreamPool::Slot {
       absl::MutexLock lock(&mu_);
       const grpc::Status expired(grpc::StatusCode::DEADLINE_EXCEEDED,
                                  "event deadline exceeded");
+      const auto steady_now = std::chrono::steady_clock::now();
       for (StreamCall* call : calls_) {
+        // A stream whose write has not finished, or that owes replies and has said nothing,
+        // for a whole stall timeout is stuck (a hung worker, a black-holed host): cancel it, so
+        // its unsent events move to a new stream instead of waiting for TCP to give up.
+        const bool stuck_write =
+            call->writing && steady_now - call->write_started > pool_.stall_timeout_;
+        const bool silent = !call->sent.empty() &&
+                            steady_now - call->last_read > pool_.stall_timeout_ &&
+                            steady_now - call->write_started > pool_.stall_timeout_;
+        if (!call->dead && (stuck_write || silent)) {
+          FNGATE_LOG(Warning) << "function " << pool_.function_name_
+                              << ": event stream stalled; cancelling it";
+          call->context.TryCancel();
+        }
         for (auto it = call->sent.begin(); it != call->sent.end();) {
           if (it->second->deadline <= now) {
             done.push_back({std::move(it->second), expired, {}});
@@ -282,10 +304,17 @@ class EventStreamPool::Slot {
       pending->event.set_call_id(id);
       pending->event.set_deadline_unix_micros(UnixMicros(pending->deadline));
       bytes += PayloadBytes(pending->event);
-      call->write_batch.add_events()->Swap(&pending->event);
+      if (pool_.confirmed_.load(std::memory_order_acquire)) {
+        call->write_batch.add_events()->Swap(&pending->event);
+      } else {
+        // Until some stream has had a reply, the workers may not serve Events at all; then
+        // these events go to the unary path, so keep them whole.
+        *call->write_batch.add_events() = pending->event;
+      }
       call->sent.emplace(id, std::move(pending));
     }
     call->writing = true;
+    call->write_started = std::chrono::steady_clock::now();
     call->StartWrite(&call->write_batch);
   }
 
@@ -322,10 +351,11 @@ void EventStreamPool::StreamCall::OnDone(const grpc::Status& status) {
 
 EventStreamPool::EventStreamPool(v1::FunctionService::Stub& stub, std::string function_name,
                                  size_t streams, std::chrono::milliseconds max_age,
-                                 Fallback fallback)
+                                 std::chrono::milliseconds stall_timeout, Fallback fallback)
     : stub_(stub),
       function_name_(std::move(function_name)),
       max_age_(max_age),
+      stall_timeout_(stall_timeout),
       fallback_(std::move(fallback)) {
   for (size_t i = 0; i < std::max<size_t>(1, streams); ++i) {
     slots_.push_back(std::make_unique<Slot>(*this));

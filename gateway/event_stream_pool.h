@@ -11,6 +11,7 @@
 // - An event that was never written to a stream (its stream broke first) is retried on a new
 //   stream, once; an event that was written is never repeated.
 // - A connection's events (same key) always use the same stream, in submission order.
+// - A stream that stalls (see the constructor) is cancelled like a broken one.
 // - A stream older than `max_age` is retired: new events open a new one, and it half-closes
 //   once its last reply is in.
 // - If the workers do not implement Events (UNIMPLEMENTED), every event still pending, and
@@ -44,8 +45,11 @@ class EventStreamPool {
 
   // `max_age`: a stream older than this takes no new events and ends once its replies are
   // in, so streams spread again over the replicas there are now.
+  // `stall_timeout`: a stream whose write does not finish, or that owes replies and sends
+  // none, for this long is cancelled (its unsent events move to a new stream).
   EventStreamPool(v1::FunctionService::Stub& stub, std::string function_name, size_t streams,
-                  std::chrono::milliseconds max_age, Fallback fallback);
+                  std::chrono::milliseconds max_age, std::chrono::milliseconds stall_timeout,
+                  Fallback fallback);
   ~EventStreamPool();
   EventStreamPool(const EventStreamPool&) = delete;
   EventStreamPool& operator=(const EventStreamPool&) = delete;
@@ -70,9 +74,11 @@ class EventStreamPool {
   v1::FunctionService::Stub& stub_;
   const std::string function_name_;
   const std::chrono::milliseconds max_age_;
+  const std::chrono::milliseconds stall_timeout_;
   Fallback fallback_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::atomic<bool> unimplemented_{false};
+  std::atomic<bool> confirmed_{false};  // Some stream had a reply: workers serve Events.
   std::atomic<int> live_calls_{0};
   absl::Notification stop_;
   std::thread sweeper_;

@@ -49,6 +49,10 @@ FunctionClient::FunctionClient(const FunctionSettings& function,
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // Find a dead worker host in seconds rather than at TCP's timeout. Workers must accept pings
+  // this often (the runtime does; other servers: grpc.http2.min_ping_interval_without_data_ms).
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   channel_ = grpc::CreateCustomChannel(function.target, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::FunctionService::NewStub(channel_);
   // Connect to every replica now, not at the first event: streams opened then spread over all
@@ -57,6 +61,7 @@ FunctionClient::FunctionClient(const FunctionSettings& function,
   if (function.transport != FunctionTransport::kUnary) {
     streams_ = std::make_unique<EventStreamPool>(
         *stub_, function.name, function.streams, function.stream_max_age,
+        std::max(deadlines.message, deadlines.connect),
         [this](v1::StreamEvent event, std::chrono::system_clock::time_point deadline,
                StreamDone done) { CallUnary(std::move(event), deadline, std::move(done)); });
   }
@@ -78,7 +83,14 @@ void FunctionClient::Call(EventKind kind, const std::string& connection_id,
                           v1::StreamEvent event, StreamDone done) {
   const auto started = std::chrono::steady_clock::now();
   StreamDone measured = [this, kind, started, done = std::move(done)](
-                            const grpc::Status& status, v1::StreamReply& reply) mutable {
+                            const grpc::Status& reported, v1::StreamReply& reply) mutable {
+    // A worker may leave out the events it has no use for (generated services answer
+    // UNIMPLEMENTED): connect then means accept, disconnect and error mean nothing to do.
+    // A message event is different: a worker that cannot take messages is misconfigured.
+    const grpc::Status status =
+        reported.error_code() == grpc::StatusCode::UNIMPLEMENTED && kind != EventKind::kMessage
+            ? grpc::Status::OK
+            : reported;
     const int k = static_cast<int>(kind);
     metrics_.call_latency[k].Observe(std::chrono::steady_clock::now() - started);
     if (!status.ok()) {
@@ -105,7 +117,15 @@ void FunctionClient::StartUnary(Request&& request, std::chrono::system_clock::ti
   call->done = std::move(done);
   call->context.set_deadline(deadline);
   {
-    absl::MutexLock lock(&mu_);
+    absl::ReleasableMutexLock lock(&mu_);
+    if (closed_) {
+      // After Shutdown() nothing may call back later: fail now, on this thread.
+      lock.Release();
+      v1::StreamReply empty;
+      call->done(grpc::Status(grpc::StatusCode::CANCELLED, "gateway shutting down"), empty);
+      delete call;
+      return;
+    }
     in_flight_.insert(&call->context);
   }
   Response* response = nullptr;
@@ -210,6 +230,7 @@ bool FunctionClient::Reachable() {
 void FunctionClient::Shutdown(std::chrono::milliseconds wait) {
   if (streams_ != nullptr) streams_->Shutdown(wait);
   absl::MutexLock lock(&mu_);
+  closed_ = true;
   if (!in_flight_.empty()) {
     FNGATE_LOG(Warning) << "function " << function_.name << ": cancelling " << in_flight_.size()
                         << " event calls still in flight";

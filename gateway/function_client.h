@@ -84,6 +84,7 @@ class FunctionClient {
   // and end; per function, not global.
   absl::Mutex mu_;
   absl::flat_hash_set<grpc::ClientContext*> in_flight_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;  // After Shutdown(): calls fail at once.
 };
 
 }  // namespace fngate::gateway

@@ -17,19 +17,21 @@ namespace net = boost::asio;
 Gateway::Gateway(GatewaySettings settings)
     : state_(std::move(settings)),
       work_(net::make_work_guard(io_)),
-      signals_(io_, SIGTERM, SIGINT),
-      grace_timer_(io_) {}
+      strand_(net::make_strand(io_)),
+      signals_(strand_, SIGTERM, SIGINT),
+      grace_timer_(strand_) {}
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(GatewaySettings settings) {
   std::unique_ptr<Gateway> gw(new Gateway(std::move(settings)));
   const GatewaySettings& s = gw->state_.settings();
 
-  absl::StatusOr<net::ip::tcp::acceptor> ws = BindAcceptor(gw->io_, s.listen);
+  absl::StatusOr<net::ip::tcp::acceptor> ws = BindAcceptor(gw->strand_, s.listen);
   if (!ws.ok()) return ws.status();
-  absl::StatusOr<net::ip::tcp::acceptor> admin = BindAcceptor(gw->io_, s.admin_listen);
+  absl::StatusOr<net::ip::tcp::acceptor> admin = BindAcceptor(gw->strand_, s.admin_listen);
   if (!admin.ok()) return admin.status();
-  gw->listener_ = std::make_shared<Listener>(gw->io_, std::move(*ws), gw->state_);
-  gw->admin_ = std::make_shared<AdminServer>(gw->io_, std::move(*admin), gw->state_);
+  gw->listener_ =
+      std::make_shared<Listener>(gw->io_, std::move(*ws), StartSessions(gw->state_));
+  gw->admin_ = std::make_shared<Listener>(gw->io_, std::move(*admin), ServeAdmin(gw->state_));
 
   gw->control_service_ = std::make_unique<ControlService>(gw->state_);
   grpc::ServerBuilder builder;
@@ -89,11 +91,15 @@ void Gateway::Run() {
   for (size_t i = 0; i < state_.function_count(); ++i) {
     state_.function(static_cast<int>(i)).Shutdown(std::chrono::seconds(2));
   }
-  net::post(io_, [this] {
+  // Wait for this last step, so that io_.stop() cannot drop it.
+  absl::Notification quiet;
+  net::post(strand_, [this, &quiet] {
     admin_->Stop();
     signals_.cancel();
     grace_timer_.cancel();
+    quiet.Notify();
   });
+  quiet.WaitForNotificationWithTimeout(absl::Seconds(2));
   work_.reset();
   io_.stop();
   for (std::thread& t : threads_) t.join();
@@ -102,7 +108,11 @@ void Gateway::Run() {
 }
 
 void Gateway::Stop() {
-  net::post(io_, [this] { OnSignal(); });
+  net::post(strand_, [this] { OnSignal(); });
+}
+
+void Gateway::NotifyDone() {
+  if (!done_notified_.exchange(true)) done_.Notify();
 }
 
 void Gateway::OnSignal() {
@@ -113,7 +123,7 @@ void Gateway::OnSignal() {
     });
   } else {
     FNGATE_LOG(Warning) << "second stop request: not waiting for the drain";
-    done_.Notify();
+    NotifyDone();
   }
 }
 
@@ -122,11 +132,7 @@ void Gateway::BeginDrain() {
   FNGATE_LOG(Info) << "draining: closing " << state_.registry().size()
                    << " connections with 1001, grace " << grace.count() << " ms";
   listener_->Stop();
-  state_.StartDrain([this] {
-    net::post(io_, [this] {
-      if (!done_.HasBeenNotified()) done_.Notify();
-    });
-  });
+  state_.StartDrain([this] { NotifyDone(); });
   for (const std::shared_ptr<Session>& session : state_.registry().Snapshot()) {
     session->Close(kCloseGoingAway, "going away", v1::CLOSED_BY_SHUTDOWN, /*urgent=*/false,
                    [](bool) {});
@@ -136,7 +142,7 @@ void Gateway::BeginDrain() {
     if (ec) return;
     FNGATE_LOG(Warning) << "drain grace ran out with " << state_.live()
                         << " connections not yet reported";
-    if (!done_.HasBeenNotified()) done_.Notify();
+    NotifyDone();
   });
 }
 

@@ -12,6 +12,7 @@
 // cancelled, then the io threads. A second signal skips the wait.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -20,6 +21,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
@@ -49,21 +51,26 @@ class Gateway {
 
  private:
   explicit Gateway(GatewaySettings settings);
-  void OnSignal();
-  void BeginDrain();  // On an io thread.
+  void OnSignal();     // On strand_.
+  void BeginDrain();   // On strand_.
+  void NotifyDone();   // Any thread; wakes Run() once.
 
   GatewayState state_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  // Signals, the grace timer, the drain callback, the acceptors: one strand, so the
+  // start/stop logic never runs on two threads at once.
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer grace_timer_;
   std::shared_ptr<Listener> listener_;
-  std::shared_ptr<AdminServer> admin_;
+  std::shared_ptr<Listener> admin_;
   std::unique_ptr<ControlService> control_service_;
   std::unique_ptr<grpc::Server> control_server_;
   int control_port_ = 0;
   std::vector<std::thread> threads_;
-  int stop_requests_ = 0;  // On an io thread only.
+  int stop_requests_ = 0;  // On strand_ only.
+  std::atomic<bool> done_notified_{false};
   absl::Notification done_;
 };
 

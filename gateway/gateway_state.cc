@@ -37,15 +37,11 @@ bool GatewayState::TryAddSocket() {
 
 void GatewayState::RemoveSocket() { sockets_.fetch_sub(1, std::memory_order_relaxed); }
 
+// live_ and draining_ are seq_cst: RemoveLive writes live_ then reads draining_, StartDrain
+// writes draining_ then reads live_, and at least one of them must see the other's write.
+// Whoever sees both takes on_drained_ under the lock; only one gets it.
 void GatewayState::RemoveLive() {
-  if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1 && draining()) {
-    absl::AnyInvocable<void()> done;
-    {
-      absl::MutexLock lock(&drain_mu_);
-      done = std::move(on_drained_);
-    }
-    if (done) done();
-  }
+  if (live_.fetch_sub(1) == 1 && draining_.load()) TakeAndRunDrained();
 }
 
 void GatewayState::StartDrain(absl::AnyInvocable<void()> on_drained) {
@@ -53,15 +49,18 @@ void GatewayState::StartDrain(absl::AnyInvocable<void()> on_drained) {
     absl::MutexLock lock(&drain_mu_);
     on_drained_ = std::move(on_drained);
   }
-  draining_.store(true, std::memory_order_release);
-  if (live() == 0) {
-    absl::AnyInvocable<void()> done;
-    {
-      absl::MutexLock lock(&drain_mu_);
-      done = std::move(on_drained_);
-    }
-    if (done) done();
+  draining_.store(true);
+  if (live_.load() == 0) TakeAndRunDrained();
+}
+
+void GatewayState::TakeAndRunDrained() {
+  absl::AnyInvocable<void()> done;
+  {
+    absl::MutexLock lock(&drain_mu_);
+    done = std::move(on_drained_);
+    on_drained_ = nullptr;
   }
+  if (done) done();
 }
 
 }  // namespace fngate::gateway

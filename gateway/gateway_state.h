@@ -39,7 +39,7 @@ class GatewayState {
   void set_control_advertise(std::string address) { control_advertise_ = std::move(address); }
   const std::string& control_advertise() const { return control_advertise_; }
 
-  bool draining() const { return draining_.load(std::memory_order_acquire); }
+  bool draining() const { return draining_.load(); }
 
   // Sockets held, handshake included (for max_connections). Returns false when full.
   bool TryAddSocket();
@@ -47,15 +47,17 @@ class GatewayState {
 
   // A connection whose connect event was sent and whose disconnect event (or refusal) is not
   // done yet: drain waits for these to reach zero.
-  void AddLive() { live_.fetch_add(1, std::memory_order_relaxed); }
+  void AddLive() { live_.fetch_add(1); }
   void RemoveLive();
-  int64_t live() const { return live_.load(std::memory_order_acquire); }
+  int64_t live() const { return live_.load(); }
 
   // Starts draining; `on_drained` runs (on the thread that ends the last live connection, or
   // at once) when no live connection is left. Called once.
   void StartDrain(absl::AnyInvocable<void()> on_drained);
 
  private:
+  void TakeAndRunDrained();
+
   const GatewaySettings settings_;
   absl::flat_hash_map<std::string, int> function_index_;
   Metrics metrics_;

@@ -12,7 +12,8 @@ namespace fngate::gateway {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-absl::StatusOr<tcp::acceptor> BindAcceptor(net::io_context& io, const HostPort& address) {
+absl::StatusOr<tcp::acceptor> BindAcceptor(const net::any_io_executor& executor,
+                                           const HostPort& address) {
   boost::system::error_code ec;
   const net::ip::address ip = net::ip::make_address(address.host, ec);
   if (ec) {
@@ -21,7 +22,7 @@ absl::StatusOr<tcp::acceptor> BindAcceptor(net::io_context& io, const HostPort& 
                      ": not an IP address (", ec.message(), ")"));
   }
   const tcp::endpoint endpoint(ip, address.port);
-  tcp::acceptor acceptor(io);
+  tcp::acceptor acceptor(executor);
   auto fail = [&](const char* what) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address.host, ":",
                                                address.port, ": ", what, ": ", ec.message()));
@@ -33,11 +34,11 @@ absl::StatusOr<tcp::acceptor> BindAcceptor(net::io_context& io, const HostPort& 
   return acceptor;
 }
 
-Listener::Listener(net::io_context& io, tcp::acceptor acceptor, GatewayState& state)
+Listener::Listener(net::io_context& io, tcp::acceptor acceptor, OnAccept on_accept)
     : io_(io),
       acceptor_(std::move(acceptor)),
-      retry_timer_(io),
-      state_(state),
+      retry_timer_(acceptor_.get_executor()),
+      on_accept_(std::move(on_accept)),
       port_(acceptor_.local_endpoint().port()) {}
 
 void Listener::Start() { Accept(); }
@@ -49,19 +50,18 @@ void Listener::Stop() {
 }
 
 void Listener::Accept() {
-  // Each connection gets its own strand: its handlers never run concurrently, without a lock.
   acceptor_.async_accept(net::make_strand(io_),
                          [self = shared_from_this()](boost::system::error_code ec,
                                                      tcp::socket socket) {
-                           self->OnAccept(ec, std::move(socket));
+                           self->Accepted(ec, std::move(socket));
                          });
 }
 
-void Listener::OnAccept(boost::system::error_code ec, tcp::socket socket) {
+void Listener::Accepted(boost::system::error_code ec, tcp::socket socket) {
   if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;  // Stopped.
   if (ec) {
     // Typically EMFILE: back off briefly instead of spinning on the error.
-    FNGATE_LOG(Warning) << "accept failed: " << ec.message();
+    FNGATE_LOG(Warning) << "accept on port " << port_ << " failed: " << ec.message();
     retry_timer_.expires_after(std::chrono::milliseconds(50));
     retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code wait_ec) {
       if (!wait_ec) self->Accept();
@@ -70,10 +70,17 @@ void Listener::OnAccept(boost::system::error_code ec, tcp::socket socket) {
   }
   // With Nagle on, a message of several segments waits for an ACK (tens of milliseconds).
   socket.set_option(tcp::no_delay(true), ec);
-  if (state_.TryAddSocket()) {
-    std::make_shared<Session>(std::move(socket), state_)->Start();
-  } else {
-    state_.metrics().CountHandshakeRefusal(503);
+  on_accept_(std::move(socket));
+  Accept();
+}
+
+Listener::OnAccept StartSessions(GatewayState& state) {
+  return [&state](tcp::socket socket) {
+    if (state.TryAddSocket()) {
+      std::make_shared<Session>(std::move(socket), state)->Start();
+      return;
+    }
+    state.metrics().CountHandshakeRefusal(503);
     static constexpr char kFull[] =
         "HTTP/1.1 503 Service Unavailable\r\nServer: fngate\r\nContent-Length: 24\r\n"
         "Connection: close\r\n\r\nfngate: at capacity now\n";
@@ -83,8 +90,7 @@ void Listener::OnAccept(boost::system::error_code ec, tcp::socket socket) {
                        boost::system::error_code ignored;
                        held->shutdown(tcp::socket::shutdown_both, ignored);
                      });
-  }
-  Accept();
+  };
 }
 
 }  // namespace fngate::gateway

@@ -46,6 +46,10 @@ std::string TrimReason(std::string reason) {
   return reason;
 }
 
+// What a queued message counts against max_outbound_bytes: its payload plus the queue entry,
+// so that empty messages cannot pile up for free.
+uint64_t QueuedCost(uint64_t payload_bytes) { return payload_bytes + 64; }
+
 int CloseCodeForFailure(const grpc::Status& status) {
   // No worker took it, or the worker is overloaded: "try again later". Otherwise the function
   // (or its deadline) failed: "internal error".
@@ -107,7 +111,13 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
       ParseRequestTarget(std::string_view(request_.target().data(), request_.target().size()));
   function_ = state_.FindFunction(target.function);
   if (function_ < 0) return RespondHttp(404, "fngate: no such function\n");
-  if (state_.draining()) return RespondHttp(503, "fngate: shutting down\n");
+  // Counted before the draining check: a drain starting in between then waits for this one.
+  state_.AddLive();
+  if (state_.draining()) {
+    state_.RemoveLive();
+    return RespondHttp(503, "fngate: shutting down\n");
+  }
+  live_ = true;  // Owes the function a disconnect event once accepted.
 
   beast::error_code ignored;
   const auto& socket = beast::get_lowest_layer(ws_).socket();
@@ -137,10 +147,6 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
       event.add_subprotocols(std::string(absl::StripAsciiWhitespace(p)));
     }
   }
-  // From here on the connection owes the function a disconnect event once accepted, and
-  // drain waits for it.
-  live_ = true;
-  state_.AddLive();
   std::string request_id = event.request_id();
   state_.function(function_).OnConnect(
       std::move(event), [self = shared_from_this(), request_id = std::move(request_id)](
@@ -385,9 +391,22 @@ void Session::ApplyActions(google::protobuf::RepeatedPtrField<v1::Action>& actio
                                       : std::move(*send.mutable_payload()->mutable_text());
       if (send.target().connection_ids().empty()) {
         Enqueue(std::move(message));
-      } else {
-        SendToConnections(state_.registry(), send.target().connection_ids(), std::move(message),
-                          [](FanoutResult) {});
+        continue;
+      }
+      // This connection, if named, is served here and now, so that a Close later in the same
+      // reply cannot overtake the message.
+      ConnectionIds others;
+      bool self = false;
+      for (std::string& id : *send.mutable_target()->mutable_connection_ids()) {
+        if (id == id_) {
+          self = true;
+        } else {
+          others.Add(std::move(id));
+        }
+      }
+      if (self) Enqueue(message);
+      if (!others.empty()) {
+        SendToConnections(state_.registry(), others, std::move(message), [](FanoutResult) {});
       }
     } else if (action.has_close()) {
       const v1::Action::Close& close = action.close();
@@ -423,6 +442,9 @@ void Session::OnSocketDone(int code, std::string reason, v1::ClosedBy by) {
   state_.metrics().CountClose(code);
   outbound_.clear();
   outbound_bytes_ = 0;
+  // A write may still be running (a client that half-closed while we wrote): stop it.
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().close(ignored);
   FNGATE_LOG(Debug) << "[conn=" << id_ << "] closed " << code << " by "
                     << v1::ClosedBy_Name(by);
   PumpMessages();  // What was read still goes out, then the disconnect event.
@@ -482,7 +504,7 @@ void Session::Describe(absl::AnyInvocable<void(v1::ConnectionInfo)> done) {
 
 SendOutcome Session::Enqueue(OutboundMessagePtr message) {
   if (!open_ || close_started_) return SendOutcome::kGone;
-  const uint64_t size = message->data.size();
+  const uint64_t size = QueuedCost(message->data.size());
   if (outbound_bytes_ + size > state_.settings().limits.max_outbound_bytes) {
     // A reader this slow would cost unbounded memory: it is closed, and the sender told.
     state_.metrics().slow_consumer_drops.fetch_add(1, std::memory_order_relaxed);
@@ -506,7 +528,7 @@ bool Session::BeginClose(int code, std::string reason, v1::ClosedBy by, bool urg
   if (urgent && outbound_.size() > 1) {
     // Keep the message being written (a frame cannot be cut), drop the rest.
     outbound_.erase(outbound_.begin() + 1, outbound_.end());
-    outbound_bytes_ = outbound_.front().message->data.size();
+    outbound_bytes_ = QueuedCost(outbound_.front().message->data.size());
   }
   outbound_.push_back(Outbound{nullptr});
   if (outbound_.size() == 1) WriteNext();
@@ -532,11 +554,17 @@ void Session::WriteNext() {
     return;
   }
   ws_.binary(next.message->binary);  // Safe: at most one write is in flight.
+  // The handler holds the message too: the queue may be cleared (connection over) while Beast
+  // is still writing from it.
   ws_.async_write(net::buffer(next.message->data),
-                  beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+                  [self = shared_from_this(), message = next.message](beast::error_code ec,
+                                                                      size_t bytes) {
+                    self->OnWrite(ec, bytes);
+                  });
 }
 
 void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {
+  if (outbound_.empty()) return;  // The connection ended meanwhile and dropped its queue.
   if (ec) {
     outbound_.clear();
     outbound_bytes_ = 0;
@@ -545,7 +573,7 @@ void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {
     return;
   }
   const uint64_t size = outbound_.front().message->data.size();
-  outbound_bytes_ -= size;
+  outbound_bytes_ -= QueuedCost(size);
   outbound_.pop_front();
   ++messages_out_;
   bytes_out_ += size;

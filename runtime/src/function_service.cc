@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <deque>
 #include <chrono>
 #include <string_view>
 #include <utility>
@@ -173,9 +174,13 @@ namespace {
 // One Events stream from a gateway. Reads a batch, has it handled (pool or inline), and only
 // then reads the next: a connection's events stay in order and a slow worker slows its
 // gateway down instead of queueing without bound. Replies are written one batch at a time;
-// what is handled meanwhile joins the next write.
+// what is handled meanwhile joins the next write, up to kMaxWriteBytes a write. While more
+// than kMaxPendingBytes of replies wait, no further batch is read.
 class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::ReplyBatch> {
  public:
+  static constexpr size_t kMaxWriteBytes = 4 << 20;
+  static constexpr size_t kMaxPendingBytes = 16 << 20;
+
   explicit EventsReactor(FunctionServiceImpl& service) : service_(service) { StartRead(&in_); }
 
   // grpc::ServerBidiReactor
@@ -191,43 +196,70 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::R
   }
 
   void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    writing_ = false;
-    if (!ok) {
-      write_failed_ = true;  // The gateway is gone; reads end too.
-      pending_.Clear();
+    bool resume_reading = false;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        write_failed_ = true;  // The gateway is gone; reads end too.
+        pending_.clear();
+        pending_bytes_ = 0;
+      }
+      FlushLocked();
+      if (read_paused_ && (write_failed_ || pending_bytes_ <= kMaxPendingBytes)) {
+        read_paused_ = false;
+        resume_reading = true;
+      }
+      MaybeFinishLocked();
     }
-    FlushLocked();
-    MaybeFinishLocked();
+    if (resume_reading) StartRead(&in_);
   }
 
   void OnDone() override { delete this; }
 
  private:
+  struct Pending {
+    v1::StreamReply reply;
+    size_t bytes;
+  };
+
   void HandleAndContinue() {
     v1::ReplyBatch replies;
     service_.HandleBatch(in_, replies);
     in_.Clear();
+    bool pause = false;
     {
       absl::MutexLock lock(&mu_);
       if (!write_failed_) {
-        for (v1::StreamReply& r : *replies.mutable_replies()) pending_.add_replies()->Swap(&r);
+        for (v1::StreamReply& r : *replies.mutable_replies()) {
+          Pending p{{}, r.ByteSizeLong()};
+          p.reply.Swap(&r);
+          pending_bytes_ += p.bytes;
+          pending_.push_back(std::move(p));
+        }
       }
       FlushLocked();
+      pause = read_paused_ = pending_bytes_ > kMaxPendingBytes;
     }
-    StartRead(&in_);
+    if (!pause) StartRead(&in_);
   }
 
   void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || write_failed_ || pending_.replies().empty()) return;
+    if (writing_ || write_failed_ || pending_.empty()) return;
     out_.Clear();
-    out_.Swap(&pending_);
+    size_t bytes = 0;
+    while (!pending_.empty() && (out_.replies().empty() || bytes < kMaxWriteBytes)) {
+      bytes += pending_.front().bytes;
+      pending_bytes_ -= pending_.front().bytes;
+      out_.add_replies()->Swap(&pending_.front().reply);
+      pending_.pop_front();
+    }
     writing_ = true;
     StartWrite(&out_);
   }
 
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (reads_done_ && !writing_ && !finished_) {
+    if (reads_done_ && !writing_ && pending_.empty() && !finished_) {
       finished_ = true;
       Finish(grpc::Status::OK);
     }
@@ -236,10 +268,12 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::R
   FunctionServiceImpl& service_;
   v1::EventBatch in_;  // Touched by one handler at a time: the next read starts after it.
   absl::Mutex mu_;
-  v1::ReplyBatch pending_ ABSL_GUARDED_BY(mu_);
+  std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
+  size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   v1::ReplyBatch out_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -78,6 +78,10 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(Function& function,
   // gRPC sets SO_REUSEPORT by default: a second worker on a taken port would start fine and
   // silently take half the calls. Fail instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Gateways ping every 20 s to notice dead hosts; gRPC's default server policy would answer
+  // such pings on a quiet connection with GOAWAY (too_many_pings).
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return absl::UnavailableError(

@@ -25,8 +25,6 @@ const char* GatewayBinary() { return FNGATE_GATEWAY_BIN; }
 const char* EchoFunctionBinary() { return FNGATE_ECHO_FUNCTION_BIN; }
 const char* ChatFunctionBinary() { return FNGATE_CHAT_FUNCTION_BIN; }
 
-namespace {
-
 absl::StatusOr<Started> StartAndWaitReady(std::vector<std::string> argv,
                                           const std::vector<std::string>& required_ports) {
   const std::string command = absl::StrJoin(argv, " ");
@@ -45,8 +43,6 @@ absl::StatusOr<Started> StartAndWaitReady(std::vector<std::string> argv,
   }
   return Started{std::move(*process), *std::move(ready)};
 }
-
-}  // namespace
 
 absl::StatusOr<Started> StartWorker(const std::string& binary, const std::string& name) {
   return StartAndWaitReady(

@@ -57,6 +57,10 @@ const char* GatewayBinary();
 const char* EchoFunctionBinary();
 const char* ChatFunctionBinary();
 
+// Starts `argv` and waits for its READY line, which must name every port in `required_ports`.
+absl::StatusOr<Started> StartAndWaitReady(std::vector<std::string> argv,
+                                          const std::vector<std::string>& required_ports);
+
 // A worker binary with --listen=127.0.0.1:0 --log_events --name=<name>; its READY line has
 // `grpc`.
 absl::StatusOr<Started> StartWorker(const std::string& binary, const std::string& name);
