@@ -71,6 +71,30 @@ TEST_F(ControlE2eTest, GetConnectionDescribesALiveConnection) {
   EXPECT_EQ(info.connection().path(), "/echo");
 }
 
+// The connect reply binds a user and metadata (echo does for ?user=); the gateway keeps them on
+// the connection: later events carry them, and the online table shows them.
+TEST_F(ControlE2eTest, IdentityFromConnectReplyStaysWithTheConnection) {
+  WsTestClient client;
+  absl::StatusOr<std::string> id = ConnectAndGetId(client, gateway_, worker_, "/echo?user=alice");
+  ASSERT_TRUE(IsOk(id));
+  ASSERT_TRUE(IsOk(client.SendText("whoami", kIoTimeout)));
+  absl::StatusOr<WsMessage> reply = client.Read(kIoTimeout);
+  ASSERT_TRUE(IsOk(reply));
+  EXPECT_EQ(reply->data, "user=alice via=echo");  // What the message event carried.
+
+  v1::GetConnectionRequest request;
+  request.set_connection_id(*id);
+  v1::ConnectionInfo info;
+  grpc::ClientContext context;
+  SetDeadline(context);
+  grpc::Status status = control_->GetConnection(&context, request, &info);
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  EXPECT_EQ(info.connection().user_id(), "alice");
+  EXPECT_EQ(info.connection().metadata().at("via"), "echo");
+  EXPECT_EQ(info.messages_in(), 1u);
+  EXPECT_EQ(info.messages_out(), 1u);
+}
+
 TEST_F(ControlE2eTest, GetConnectionOfUnknownIdIsNotFound) {
   v1::GetConnectionRequest request;
   request.set_connection_id("no-such-connection");
