@@ -10,7 +10,7 @@
 namespace fngate::gateway {
 
 std::string NewConnectionId() {
-  unsigned char bytes[12];
+  unsigned char bytes[11];
   if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
     // Without randomness ids become guessable: refuse to go on rather than risk it.
     FNGATE_LOG(Error) << "RAND_bytes failed; cannot mint connection ids";
@@ -18,7 +18,7 @@ std::string NewConnectionId() {
   }
   std::string id;
   absl::WebSafeBase64Escape(absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)),
-                            &id);
+                            &id);  // 11 bytes: 15 characters, no padding.
   return id;
 }
 

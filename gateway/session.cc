@@ -527,7 +527,7 @@ bool Session::BeginClose(int code, std::string reason, v1::ClosedBy by, bool urg
   closed_by_ = by;
   if (urgent && outbound_.size() > 1) {
     // Keep the message being written (a frame cannot be cut), drop the rest.
-    outbound_.erase(outbound_.begin() + 1, outbound_.end());
+    outbound_.truncate_after_front();
     outbound_bytes_ = QueuedCost(outbound_.front().message->data.size());
   }
   outbound_.push_back(Outbound{nullptr});

@@ -19,7 +19,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +37,7 @@
 #include "fngate/v1/function.pb.h"
 #include "gateway/gateway_state.h"
 #include "gateway/outbound.h"
+#include "gateway/small_queue.h"
 
 namespace fngate::gateway {
 
@@ -124,14 +124,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // Reading.
   boost::beast::flat_buffer read_buffer_;
   bool reading_ = false;
-  std::deque<Inbound> inbound_;
+  SmallQueue<Inbound> inbound_;
   uint32_t in_flight_ = 0;        // Message events awaiting their reply.
   uint32_t pending_errors_ = 0;   // Error events awaiting their reply.
   uint64_t next_sequence_ = 1;
   uint64_t request_counter_ = 0;
 
   // Writing.
-  std::deque<Outbound> outbound_;
+  SmallQueue<Outbound> outbound_;
   uint64_t outbound_bytes_ = 0;
   std::unique_ptr<boost::asio::steady_timer> close_timer_;
 
