@@ -97,8 +97,17 @@ class EventStreamPool::Slot {
         unsent_.push_back(std::move(call));
         if (call_ == nullptr) {
           StartCallLocked();
-        } else {
+        } else if (pool_.defer_ == nullptr) {
           FlushLocked();
+        } else if (!flush_scheduled_ && !call_->writing) {
+          // Write at the end of this pass of the event loop: the other connections whose
+          // messages arrived in the same wake-up join this batch.
+          flush_scheduled_ = true;
+          pool_.defer_([this] {
+            absl::MutexLock lock(&mu_);
+            flush_scheduled_ = false;
+            FlushLocked();
+          });
         }
       }
     }
@@ -341,6 +350,7 @@ class EventStreamPool::Slot {
   std::vector<StreamCall*> calls_ ABSL_GUARDED_BY(mu_);  // Every call not yet done.
   uint64_t next_call_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool flush_scheduled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 void EventStreamPool::StreamCall::OnWriteDone(bool ok) { slot_.OnWriteDone(this, ok); }
@@ -351,12 +361,14 @@ void EventStreamPool::StreamCall::OnDone(const grpc::Status& status) {
 
 EventStreamPool::EventStreamPool(v1::FunctionService::Stub& stub, std::string function_name,
                                  size_t streams, std::chrono::milliseconds max_age,
-                                 std::chrono::milliseconds stall_timeout, Fallback fallback)
+                                 std::chrono::milliseconds stall_timeout, Fallback fallback,
+                                 Defer defer)
     : stub_(stub),
       function_name_(std::move(function_name)),
       max_age_(max_age),
       stall_timeout_(stall_timeout),
-      fallback_(std::move(fallback)) {
+      fallback_(std::move(fallback)),
+      defer_(std::move(defer)) {
   for (size_t i = 0; i < std::max<size_t>(1, streams); ++i) {
     slots_.push_back(std::make_unique<Slot>(*this));
   }

@@ -1,8 +1,9 @@
 // File: gateway/event_stream_pool.h
 // EventStreamPool: the fast path to one function's workers. A few long-lived
 // FunctionService.Events streams carry events in batches and bring replies back in batches,
-// so one gRPC message carries as many events as arrived while the previous write was on the
-// wire: no waiting to fill a batch, and no per-event HTTP/2 stream under load.
+// so one gRPC message carries every event that arrived while the previous write was on the
+// wire, or in the same pass of the event loop (with `defer`): no timer to fill a batch, and no
+// per-event HTTP/2 stream under load.
 //
 // Semantics are those of one unary call per event:
 // - Every submitted event gets `done` exactly once: the worker's reply, DEADLINE_EXCEEDED when
@@ -22,6 +23,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -42,6 +44,9 @@ class EventStreamPool {
   using Done = absl::AnyInvocable<void(const grpc::Status&, v1::StreamReply&)>;
   using Fallback =
       absl::AnyInvocable<void(v1::StreamEvent, std::chrono::system_clock::time_point, Done)>;
+  // Runs a task soon on the event loop that submits events (after the handlers already
+  // queued there). Null: write at once.
+  using Defer = std::function<void(absl::AnyInvocable<void()>)>;
 
   // `max_age`: a stream older than this takes no new events and ends once its replies are
   // in, so streams spread again over the replicas there are now.
@@ -49,7 +54,7 @@ class EventStreamPool {
   // none, for this long is cancelled (its unsent events move to a new stream).
   EventStreamPool(v1::FunctionService::Stub& stub, std::string function_name, size_t streams,
                   std::chrono::milliseconds max_age, std::chrono::milliseconds stall_timeout,
-                  Fallback fallback);
+                  Fallback fallback, Defer defer = nullptr);
   ~EventStreamPool();
   EventStreamPool(const EventStreamPool&) = delete;
   EventStreamPool& operator=(const EventStreamPool&) = delete;
@@ -76,6 +81,7 @@ class EventStreamPool {
   const std::chrono::milliseconds max_age_;
   const std::chrono::milliseconds stall_timeout_;
   Fallback fallback_;
+  const Defer defer_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::atomic<bool> unimplemented_{false};
   std::atomic<bool> confirmed_{false};  // Some stream had a reply: workers serve Events.

@@ -35,7 +35,7 @@ struct FunctionClient::UnaryCall {
 
 FunctionClient::FunctionClient(const FunctionSettings& function,
                                const DeadlineSettings& deadlines, uint64_t max_message_bytes,
-                               FunctionMetrics& metrics)
+                               FunctionMetrics& metrics, EventStreamPool::Defer defer)
     : function_(function), deadlines_(deadlines), metrics_(metrics) {
   grpc::ChannelArguments args;
   // Every address the target resolves to is a replica; spread calls (and streams) over the
@@ -63,7 +63,8 @@ FunctionClient::FunctionClient(const FunctionSettings& function,
         *stub_, function.name, function.streams, function.stream_max_age,
         std::max(deadlines.message, deadlines.connect),
         [this](v1::StreamEvent event, std::chrono::system_clock::time_point deadline,
-               StreamDone done) { CallUnary(std::move(event), deadline, std::move(done)); });
+               StreamDone done) { CallUnary(std::move(event), deadline, std::move(done)); },
+        std::move(defer));
   }
 }
 

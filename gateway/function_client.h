@@ -39,8 +39,10 @@ class FunctionClient {
   template <typename Response>
   using Done = absl::AnyInvocable<void(const grpc::Status&, Response&)>;
 
+  // `defer` runs a task on the io threads after what is queued there (see EventStreamPool).
   FunctionClient(const FunctionSettings& function, const DeadlineSettings& deadlines,
-                 uint64_t max_message_bytes, FunctionMetrics& metrics);
+                 uint64_t max_message_bytes, FunctionMetrics& metrics,
+                 EventStreamPool::Defer defer = nullptr);
   ~FunctionClient();
   FunctionClient(const FunctionClient&) = delete;
   FunctionClient& operator=(const FunctionClient&) = delete;

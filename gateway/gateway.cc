@@ -15,7 +15,8 @@ namespace fngate::gateway {
 namespace net = boost::asio;
 
 Gateway::Gateway(GatewaySettings settings)
-    : state_(std::move(settings)),
+    : state_(std::move(settings),
+             [this](absl::AnyInvocable<void()> task) { net::post(io_, std::move(task)); }),
       work_(net::make_work_guard(io_)),
       strand_(net::make_strand(io_)),
       signals_(strand_, SIGTERM, SIGINT),

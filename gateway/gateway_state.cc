@@ -11,13 +11,13 @@ std::vector<std::string> FunctionNames(const GatewaySettings& settings) {
 
 }  // namespace
 
-GatewayState::GatewayState(GatewaySettings settings)
+GatewayState::GatewayState(GatewaySettings settings, EventStreamPool::Defer defer)
     : settings_(std::move(settings)), metrics_(FunctionNames(settings_)) {
   for (size_t i = 0; i < settings_.functions.size(); ++i) {
     function_index_[settings_.functions[i].name] = static_cast<int>(i);
     functions_.push_back(std::make_unique<FunctionClient>(
         settings_.functions[i], settings_.deadlines, settings_.limits.max_message_bytes,
-        metrics_.function(i)));
+        metrics_.function(i), defer));
   }
 }
 

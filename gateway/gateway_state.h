@@ -24,7 +24,8 @@ namespace fngate::gateway {
 
 class GatewayState {
  public:
-  explicit GatewayState(GatewaySettings settings);
+  // `defer` posts a task to the io threads (FunctionClient batches event writes with it).
+  GatewayState(GatewaySettings settings, EventStreamPool::Defer defer);
 
   const GatewaySettings& settings() const { return settings_; }
   ConnectionRegistry& registry() { return registry_; }
