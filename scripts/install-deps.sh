@@ -26,6 +26,7 @@ readonly PACKAGES=(
   libgtest-dev           # GoogleTest 1.12
   libgmock-dev           # GoogleMock 1.12
   libyaml-cpp-dev        # yaml-cpp 0.7: the config file
+  libjemalloc-dev        # jemalloc 5.3: the servers' allocator (faster, smaller than glibc's)
 )
 
 missing=()

@@ -26,7 +26,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libre2-9 libc-ares2 \
-      libssl3 zlib1g libyaml-cpp0.7 \
+      libssl3 zlib1g libjemalloc2 libyaml-cpp0.7 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fngate
 COPY --from=build /out/fngate /usr/local/bin/fngate

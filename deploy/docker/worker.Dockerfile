@@ -26,7 +26,7 @@ ARG FUNCTION=echo_function
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libre2-9 libc-ares2 \
-      libssl3 zlib1g \
+      libssl3 zlib1g libjemalloc2 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fngate
 COPY --from=build /out/worker /usr/local/bin/worker
