@@ -158,6 +158,14 @@ class EventStreamPool::Slot {
         call->sent.erase(it);
         done.push_back(std::move(c));
       }
+      if (call->read_batch.draining() && !call->retiring) {
+        // The worker is going away: it answers what it has, we send it nothing more.
+        call->retiring = true;
+        if (call_ == call) {
+          call_ = nullptr;
+          if (!unsent_.empty()) StartCallLocked();
+        }
+      }
       call->read_batch.Clear();
       call->StartRead(&call->read_batch);
       MaybeHalfCloseLocked(call);

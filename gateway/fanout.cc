@@ -54,44 +54,49 @@ std::vector<std::pair<const std::string*, std::shared_ptr<Session>>> Resolve(
   return out;
 }
 
-}  // namespace
-
-void SendToConnections(ConnectionRegistry& registry, const ConnectionIds& ids,
-                       OutboundMessagePtr message, absl::AnyInvocable<void(FanoutResult)> done) {
+// Resolves `ids`, reports the unknown ones as gone, and hands each live session to `start`
+// with the collector its answer goes to.
+template <typename Start>
+void ForEachTarget(ConnectionRegistry& registry, const ConnectionIds& ids,
+                   absl::AnyInvocable<void(FanoutResult)> done, Start start) {
   auto targets = Resolve(registry, ids);
   if (targets.empty()) return done(FanoutResult{});
   auto collector = std::make_shared<Collector>(targets.size(), std::move(done));
   for (auto& [id, session] : targets) {
     if (session == nullptr) {
       collector->Gone(*id);
-      continue;
+    } else {
+      start(*session, collector);
     }
-    session->Send(message, [collector, &id = session->id()](SendOutcome outcome) {
-      switch (outcome) {
-        case SendOutcome::kQueued: return collector->Reached();
-        case SendOutcome::kGone: return collector->Gone(id);
-        case SendOutcome::kOverflow: return collector->Overflowed(id);
-      }
-    });
   }
+}
+
+}  // namespace
+
+void SendToConnections(ConnectionRegistry& registry, const ConnectionIds& ids,
+                       OutboundMessagePtr message, absl::AnyInvocable<void(FanoutResult)> done) {
+  ForEachTarget(registry, ids, std::move(done),
+                [&message](Session& session, const std::shared_ptr<Collector>& collector) {
+                  session.Send(message, [collector, &id = session.id()](SendOutcome outcome) {
+                    switch (outcome) {
+                      case SendOutcome::kQueued: return collector->Reached();
+                      case SendOutcome::kGone: return collector->Gone(id);
+                      case SendOutcome::kOverflow: return collector->Overflowed(id);
+                    }
+                  });
+                });
 }
 
 void CloseConnections(ConnectionRegistry& registry, const ConnectionIds& ids, int code,
                       const std::string& reason, v1::ClosedBy by,
                       absl::AnyInvocable<void(FanoutResult)> done) {
-  auto targets = Resolve(registry, ids);
-  if (targets.empty()) return done(FanoutResult{});
-  auto collector = std::make_shared<Collector>(targets.size(), std::move(done));
-  for (auto& [id, session] : targets) {
-    if (session == nullptr) {
-      collector->Gone(*id);
-      continue;
-    }
-    session->Close(code, reason, by, /*urgent=*/false,
-                   [collector, &id = session->id()](bool closed) {
-                     closed ? collector->Reached() : collector->Gone(id);
-                   });
-  }
+  ForEachTarget(registry, ids, std::move(done),
+                [&](Session& session, const std::shared_ptr<Collector>& collector) {
+                  session.Close(code, reason, by, /*urgent=*/false,
+                                [collector, &id = session.id()](bool closed) {
+                                  closed ? collector->Reached() : collector->Gone(id);
+                                });
+                });
 }
 
 }  // namespace fngate::gateway

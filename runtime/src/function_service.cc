@@ -169,8 +169,6 @@ void FunctionServiceImpl::HandleBatch(v1::EventBatch& batch, v1::ReplyBatch& rep
   }
 }
 
-namespace {
-
 // One Events stream from a gateway. Reads a batch, has it handled (pool or inline), and only
 // then reads the next: a connection's events stay in order and a slow worker slows its
 // gateway down instead of queueing without bound. Replies are written one batch at a time;
@@ -181,7 +179,17 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::R
   static constexpr size_t kMaxWriteBytes = 4 << 20;
   static constexpr size_t kMaxPendingBytes = 16 << 20;
 
-  explicit EventsReactor(FunctionServiceImpl& service) : service_(service) { StartRead(&in_); }
+  explicit EventsReactor(FunctionServiceImpl& service) : service_(service) {
+    service_.AddStream(this);
+    StartRead(&in_);
+  }
+
+  // Sends the draining notice with the next write (or now, if nothing is being written).
+  void Drain() {
+    absl::MutexLock lock(&mu_);
+    drain_notice_ = true;
+    FlushLocked();
+  }
 
   // grpc::ServerBidiReactor
   void OnReadDone(bool ok) override {
@@ -215,7 +223,10 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::R
     if (resume_reading) StartRead(&in_);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    service_.RemoveStream(this);
+    delete this;
+  }
 
  private:
   struct Pending {
@@ -245,8 +256,13 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::R
   }
 
   void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || write_failed_ || pending_.empty()) return;
+    const bool notice = drain_notice_ && !drain_notice_sent_;
+    if (writing_ || write_failed_ || finished_ || (pending_.empty() && !notice)) return;
     out_.Clear();
+    if (notice) {
+      out_.set_draining(true);
+      drain_notice_sent_ = true;
+    }
     size_t bytes = 0;
     while (!pending_.empty() && (out_.replies().empty() || bytes < kMaxWriteBytes)) {
       bytes += pending_.front().bytes;
@@ -276,9 +292,31 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::R
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool drain_notice_ ABSL_GUARDED_BY(mu_) = false;
+  bool drain_notice_sent_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-}  // namespace
+void FunctionServiceImpl::AddStream(EventsReactor* stream) {
+  bool drain = false;
+  {
+    absl::MutexLock lock(&streams_mu_);
+    streams_.insert(stream);
+    drain = draining_;
+  }
+  if (drain) stream->Drain();  // Opened as the worker began to drain.
+}
+
+void FunctionServiceImpl::RemoveStream(EventsReactor* stream) {
+  absl::MutexLock lock(&streams_mu_);
+  streams_.erase(stream);
+}
+
+void FunctionServiceImpl::StartDrain() {
+  // Under the lock: a stream leaves the set (RemoveStream) before it is deleted.
+  absl::MutexLock lock(&streams_mu_);
+  draining_ = true;
+  for (EventsReactor* stream : streams_) stream->Drain();
+}
 
 grpc::ServerBidiReactor<v1::EventBatch, v1::ReplyBatch>* FunctionServiceImpl::Events(
     grpc::CallbackServerContext* /*context*/) {

@@ -14,11 +14,16 @@
 
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
 #include "fngate/runtime/function.h"
 #include "fngate/v1/function.grpc.pb.h"
 #include "runtime/src/handler_pool.h"
 
 namespace fngate::runtime {
+
+class EventsReactor;  // function_service.cc
 
 class FunctionServiceImpl final
     : public v1::FunctionService::WithCallbackMethod_Events<v1::FunctionService::Service> {
@@ -43,6 +48,13 @@ class FunctionServiceImpl final
   void HandleBatch(v1::EventBatch& batch, v1::ReplyBatch& replies);
   HandlerPool* handlers() const { return handlers_; }
 
+  // Tells every open Events stream that this worker is draining (ReplyBatch.draining), so
+  // gateways send their new events elsewhere while what they already sent is still handled.
+  void StartDrain() ABSL_LOCKS_EXCLUDED(streams_mu_);
+  // Called by each stream's reactor as it starts and ends.
+  void AddStream(EventsReactor* stream) ABSL_LOCKS_EXCLUDED(streams_mu_);
+  void RemoveStream(EventsReactor* stream) ABSL_LOCKS_EXCLUDED(streams_mu_);
+
  private:
   CallInfo MakeCallInfo(std::chrono::system_clock::time_point deadline) const;
   grpc::Status HandleConnect(const CallInfo& call, const v1::ConnectEvent& event,
@@ -56,6 +68,9 @@ class FunctionServiceImpl final
   const bool log_events_;
   const std::string default_gateway_;
   HandlerPool* const handlers_;
+  absl::Mutex streams_mu_;
+  absl::flat_hash_set<EventsReactor*> streams_ ABSL_GUARDED_BY(streams_mu_);
+  bool draining_ ABSL_GUARDED_BY(streams_mu_) = false;
 };
 
 }  // namespace fngate::runtime

@@ -102,6 +102,8 @@ void Worker::Shutdown(absl::Duration grace) {
   if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
     health->Shutdown();
   }
+  // Gateways move their new events elsewhere; what they already sent is still handled.
+  service_->StartDrain();
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
   server_->Wait();
 }

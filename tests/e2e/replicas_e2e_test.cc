@@ -133,6 +133,36 @@ TEST_F(ReplicasE2eTest, LateReplicaAlsoReceivesCalls) {
       << "replica b, ready only after the gateway's first calls, never got a message";
 }
 
+// A replica told to stop (SIGTERM, as in a rolling restart) tells the gateway it is
+// draining: the gateway sends it nothing new, and it answers what it already has. Traffic that
+// goes on throughout loses nothing, and the replica exits as soon as its streams are done.
+TEST_F(ReplicasE2eTest, DrainingReplicaLosesNothing) {
+  std::vector<std::unique_ptr<WsTestClient>> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.push_back(std::make_unique<WsTestClient>());
+    ASSERT_TRUE(IsOk(Connect(*clients.back())));
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (auto& client : clients) ASSERT_TRUE(Echoes(*client, absl::StrCat("before ", round)));
+  }
+  ASSERT_GT(Messages(worker_a_), 0) << "the test needs traffic on both replicas";
+  ASSERT_GT(Messages(worker_b_), 0) << "the test needs traffic on both replicas";
+
+  ASSERT_TRUE(IsOk(worker_a_->Signal(SIGTERM)));
+  // Until a has exited (bounded), every message must still be answered.
+  const absl::Time give_up = absl::Now() + kExitTimeout;
+  absl::StatusOr<int> exit_code = absl::DeadlineExceededError("not yet");
+  for (int round = 0; !exit_code.ok() && absl::Now() < give_up; ++round) {
+    for (auto& client : clients) {
+      ASSERT_TRUE(Echoes(*client, absl::StrCat("during the drain ", round)));
+    }
+    exit_code = worker_a_->Wait(absl::Milliseconds(1));
+  }
+  ASSERT_TRUE(IsOk(exit_code)) << "replica a did not exit while draining";
+  EXPECT_EQ(*exit_code, 0);
+  for (auto& client : clients) ASSERT_TRUE(Echoes(*client, "after the drain"));
+}
+
 TEST_F(ReplicasE2eTest, OneReplicaKilledTheOtherTakesOver) {
   WsTestClient before;
   ASSERT_TRUE(IsOk(Connect(before)));
