@@ -22,8 +22,10 @@
 #   --targets=LIST      comma list of fngate,beast,node (default all three)
 #   --only=LIST         comma list of scenario ids (see SCENARIOS below)
 #   --write-docs        regenerate the table part of docs/benchmarks.md and docs/benchmarks.png
-# Environment: FNGATE_ARGS extra gateway flags (default --io_threads=1: the server side has
-# one core); SERVER_CPU / LOAD_CPU (default 0 / 1).
+# Environment: WORKER_ARGS extra flags for the echo and bench workers (default
+# --handler_threads=0: their handlers never block); FNGATE_ARGS extra gateway flags (default
+# --io_threads=1, the server side has one core, and max_in_flight=16 for both functions);
+# SERVER_CPU / LOAD_CPU (default 0 / 1).
 #
 # Writes <out>/results.json (machine, command, every run, medians, ratios, targets),
 # <out>/results.md (tables), <out>/plot.png (throughput, p99 latency and memory per scenario;
@@ -226,16 +228,23 @@ start_target() {
   target_pids=()
   case "$1" in
     fngate)
-      start_proc echo_function "${echo_bin}" --listen=127.0.0.1:0 --log_level=warning ||
+      # echo and bench never block, so their handlers run on gRPC's threads (no hand-off to a
+      # handler pool); WORKER_ARGS overrides.
+      read -r -a worker_extra <<<"${WORKER_ARGS:---handler_threads=0}"
+      start_proc echo_function "${echo_bin}" --listen=127.0.0.1:0 --log_level=warning \
+        "${worker_extra[@]}" ||
         { target_pids=("${proc_pid}"); return 1; }
       local echo_pid="${proc_pid}" echo_port
       echo_port="$(ready_port "${proc_out}" grpc)"
-      start_proc bench_function "${bench_bin}" --listen=127.0.0.1:0 --log_level=warning ||
+      start_proc bench_function "${bench_bin}" --listen=127.0.0.1:0 --log_level=warning \
+        "${worker_extra[@]}" ||
         { target_pids=("${proc_pid}" "${echo_pid}"); return 1; }
       local bench_pid="${proc_pid}" bench_port
       bench_port="$(ready_port "${proc_out}" grpc)"
       local extra=()
-      read -r -a extra <<<"${FNGATE_ARGS:---io_threads=1}"
+      # max_in_flight=16: a connection may have 16 message events in flight, as the Node and
+      # Beast servers handle each message as it comes (only the 16-in-flight rows depend on it).
+      read -r -a extra <<<"${FNGATE_ARGS:---io_threads=1 --functions[0].max_in_flight=16 --functions[1].max_in_flight=16}"
       # Stopped in this order: the gateway first (it drains its clients), then the workers.
       start_proc fngate "${gateway_bin}" --listen=127.0.0.1:0 --control_listen=127.0.0.1:0 \
         --admin_listen=127.0.0.1:0 --log_level=warning --drain_grace_ms=3000 \
