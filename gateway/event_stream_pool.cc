@@ -1,5 +1,6 @@
 #include "gateway/event_stream_pool.h"
 
+#include <algorithm>
 #include <deque>
 #include <utility>
 
@@ -17,7 +18,7 @@ namespace {
 constexpr int kMaxBatchEvents = 512;
 constexpr size_t kMaxBatchPayloadBytes = 4 << 20;
 // A never-written event is tried on this many streams before it fails UNAVAILABLE.
-constexpr int kMaxAttempts = 2;
+constexpr int kMaxAttempts = 3;
 constexpr auto kSweepInterval = std::chrono::milliseconds(50);
 
 
@@ -62,6 +63,7 @@ class EventStreamPool::StreamCall final
   explicit StreamCall(Slot& slot) : slot_(slot) {}
 
   // grpc::ClientBidiReactor
+  void OnReadInitialMetadataDone(bool ok) override;
   void OnWriteDone(bool ok) override;
   void OnReadDone(bool ok) override;
   void OnDone(const grpc::Status& status) override;
@@ -72,6 +74,7 @@ class EventStreamPool::StreamCall final
   v1::ReplyBatch read_batch;
   absl::flat_hash_map<uint64_t, PendingPtr> sent;  // Guarded by the slot's mutex.
   std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
+  std::chrono::milliseconds max_age{0};
   bool dead = false;                               // No more writes; guarded likewise.
   bool retiring = false;                           // Half-close once `sent` drains; likewise.
   bool hold_released = false;                      // Likewise.
@@ -79,6 +82,7 @@ class EventStreamPool::StreamCall final
   std::chrono::steady_clock::time_point last_read = opened;  // Likewise.
   bool writing = false;                            // Guarded likewise.
   bool got_reply = false;                          // Guarded likewise.
+  bool accepted = false;  // The worker sent headers: it took the stream. Guarded likewise.
 };
 
 // One logical stream: successive StreamCalls, the queue of events not yet written.
@@ -114,6 +118,11 @@ class EventStreamPool::Slot {
     RunAll(failed);
   }
 
+  void OnAccepted(StreamCall* call, bool ok) {
+    absl::MutexLock lock(&mu_);
+    call->accepted = ok;
+  }
+
   void OnWriteDone(StreamCall* call, bool ok) {
     absl::MutexLock lock(&mu_);
     call->writing = false;
@@ -124,7 +133,7 @@ class EventStreamPool::Slot {
     }
     // Streams are pinned to the replica they opened on; retiring old ones lets round robin
     // spread them again, so replicas added later (scale-out) get their share.
-    if (call == call_ && std::chrono::steady_clock::now() - call->opened > pool_.max_age_) {
+    if (call == call_ && std::chrono::steady_clock::now() - call->opened > call->max_age) {
       // Old enough: new events go to a fresh stream (maybe on another replica); this one ends
       // once every event it carried has its reply.
       call->retiring = true;
@@ -203,7 +212,21 @@ class EventStreamPool::Slot {
                                            : status.error_code(),
                                        absl::StrCat("event stream failed: ",
                                                     status.error_message()));
-        // Written events: a worker may have handled them, so they fail, never repeat.
+        if (!call->accepted) {
+          // No worker took this stream (refused: say, one shutting down), so none of its
+          // events was handled: they go back, in the order they were written, ahead of what
+          // came after them.
+          std::vector<std::pair<uint64_t, PendingPtr>> written;
+          for (auto& [id, pending] : call->sent) written.emplace_back(id, std::move(pending));
+          call->sent.clear();
+          std::sort(written.begin(), written.end(),
+                    [](const auto& a, const auto& b) { return a.first < b.first; });
+          for (auto it = written.rbegin(); it != written.rend(); ++it) {
+            unsent_.push_front(std::move(it->second));
+          }
+        }
+        // Written on a stream a worker took: it may have handled them, so they fail, never
+        // repeat.
         for (auto& [id, pending] : call->sent) {
           done.push_back({std::move(pending), failure, {}});
         }
@@ -223,6 +246,8 @@ class EventStreamPool::Slot {
           }
           unsent_ = std::move(retry);
           if (!unsent_.empty()) StartCallLocked();
+        } else {
+          FlushLocked();  // A newer stream is live: it takes what came back.
         }
       }
       call->sent.clear();
@@ -297,6 +322,11 @@ class EventStreamPool::Slot {
  private:
   void StartCallLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     call_ = new StreamCall(*this);
+    // A slot's first streams open while the channel may know only some replicas (start-up,
+    // a restart under load): they retire after 1 s, 2 s, 4 s, ... up to max_age, so an early
+    // imbalance evens out within seconds.
+    call_->max_age = std::min<std::chrono::milliseconds>(
+        pool_.max_age_, std::chrono::milliseconds(1000L << std::min(streams_opened_++, 10)));
     calls_.push_back(call_);
     pool_.live_calls_.fetch_add(1, std::memory_order_acq_rel);
     pool_.stub_.async()->Events(&call_->context, call_);
@@ -321,11 +351,12 @@ class EventStreamPool::Slot {
       pending->event.set_call_id(id);
       pending->event.set_deadline_unix_micros(UnixMicros(pending->deadline));
       bytes += PayloadBytes(pending->event);
-      if (pool_.confirmed_.load(std::memory_order_acquire)) {
+      if (call->accepted && pool_.confirmed_.load(std::memory_order_acquire)) {
         call->write_batch.add_events()->Swap(&pending->event);
       } else {
-        // Until some stream has had a reply, the workers may not serve Events at all; then
-        // these events go to the unary path, so keep them whole.
+        // Until the worker has taken this stream (and some stream has had a reply), the
+        // events may have to go elsewhere: to another stream if this one is refused, to the
+        // unary path if workers do not serve Events. Keep them whole.
         *call->write_batch.add_events() = pending->event;
       }
       call->sent.emplace(id, std::move(pending));
@@ -359,8 +390,12 @@ class EventStreamPool::Slot {
   uint64_t next_call_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool flush_scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  int streams_opened_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+void EventStreamPool::StreamCall::OnReadInitialMetadataDone(bool ok) {
+  slot_.OnAccepted(this, ok);
+}
 void EventStreamPool::StreamCall::OnWriteDone(bool ok) { slot_.OnWriteDone(this, ok); }
 void EventStreamPool::StreamCall::OnReadDone(bool ok) { slot_.OnReadDone(this, ok); }
 void EventStreamPool::StreamCall::OnDone(const grpc::Status& status) {

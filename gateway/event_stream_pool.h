@@ -9,8 +9,9 @@
 // - Every submitted event gets `done` exactly once: the worker's reply, DEADLINE_EXCEEDED when
 //   its deadline passes first, UNAVAILABLE when the stream carrying it broke, CANCELLED on
 //   shutdown.
-// - An event that was never written to a stream (its stream broke first) is retried on a new
-//   stream, once; an event that was written is never repeated.
+// - An event that was never written to a stream, or written to one no worker took (refused
+//   before its headers), is retried on a new stream, once; an event written to a stream a
+//   worker took is never repeated.
 // - A connection's events (same key) always use the same stream, in submission order.
 // - A stream that stalls (see the constructor) is cancelled like a broken one.
 // - A stream older than `max_age` is retired: new events open a new one, and it half-closes

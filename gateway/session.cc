@@ -214,27 +214,29 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
       }));
   ws_.read_message_max(limits.max_message_bytes);
   ws_.auto_fragment(false);  // One frame per message: fewer headers, fewer writes.
+  // The connection exists from here: it is in the online table, and what is sent or closed
+  // now (the reply's own actions first) is queued and written once the handshake is done.
+  accepting_ = true;
+  state_.registry().Add(id_, weak_from_this());
+  ApplyActions(first_actions_);
+  first_actions_.Clear();
   ws_.async_accept(request_, beast::bind_front_handler(&Session::OnAccept, shared_from_this()));
 }
 
 void Session::OnAccept(beast::error_code ec) {
   request_ = {};
   http_buffer_ = beast::flat_buffer();
+  accepting_ = false;
   if (ec) {
     // The function accepted it, so it hears the end too.
-    socket_done_ = true;
-    close_code_ = kCloseAbnormal;
-    closed_by_ = v1::CLOSED_BY_NETWORK;
-    return MaybeSendDisconnect();
+    return OnSocketDone(kCloseAbnormal, "", v1::CLOSED_BY_NETWORK);
   }
   open_ = true;
   metrics().connections_active.fetch_add(1, std::memory_order_relaxed);
   metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
-  state_.registry().Add(id_, weak_from_this());
   FNGATE_LOG(Debug) << "[conn=" << id_ << "] open on " << context_.function() << " from "
                     << context_.client_address();
-  ApplyActions(first_actions_);
-  first_actions_.Clear();
+  if (!outbound_.empty()) WriteNext();  // Queued during the handshake.
   if (state_.draining()) BeginClose(kCloseGoingAway, "going away", v1::CLOSED_BY_SHUTDOWN, false);
   ReadNext();
 }
@@ -431,9 +433,9 @@ void Session::OnSocketDone(int code, std::string reason, v1::ClosedBy by) {
   if (socket_done_) return;
   socket_done_ = true;
   if (close_timer_) close_timer_->cancel();
+  state_.registry().Remove(id_);
   if (open_) {
     open_ = false;
-    state_.registry().Remove(id_);
     metrics().connections_active.fetch_sub(1, std::memory_order_relaxed);
   }
   close_code_ = code;
@@ -503,7 +505,7 @@ void Session::Describe(absl::AnyInvocable<void(v1::ConnectionInfo)> done) {
 }
 
 SendOutcome Session::Enqueue(OutboundMessagePtr message) {
-  if (!open_ || close_started_) return SendOutcome::kGone;
+  if (!(open_ || accepting_) || close_started_) return SendOutcome::kGone;
   const uint64_t size = QueuedCost(message->data.size());
   if (outbound_bytes_ + size > state_.settings().limits.max_outbound_bytes) {
     // A reader this slow would cost unbounded memory: it is closed, and the sender told.
@@ -515,23 +517,26 @@ SendOutcome Session::Enqueue(OutboundMessagePtr message) {
   }
   outbound_bytes_ += size;
   outbound_.push_back(Outbound{std::move(message)});
-  if (outbound_.size() == 1) WriteNext();
+  if (open_ && outbound_.size() == 1) WriteNext();  // Else OnAccept() or OnWrite() goes on.
   return SendOutcome::kQueued;
 }
 
 bool Session::BeginClose(int code, std::string reason, v1::ClosedBy by, bool urgent) {
-  if (!open_ || close_started_) return false;
+  if (!(open_ || accepting_) || close_started_) return false;
   close_started_ = true;
   close_code_ = code;
   close_reason_ = std::move(reason);
   closed_by_ = by;
-  if (urgent && outbound_.size() > 1) {
+  if (urgent && open_ && !outbound_.empty()) {
     // Keep the message being written (a frame cannot be cut), drop the rest.
     outbound_.truncate_after_front();
     outbound_bytes_ = QueuedCost(outbound_.front().message->data.size());
+  } else if (urgent) {
+    outbound_.clear();  // Still in the handshake: nothing is being written yet.
+    outbound_bytes_ = 0;
   }
   outbound_.push_back(Outbound{nullptr});
-  if (outbound_.size() == 1) WriteNext();
+  if (open_ && outbound_.size() == 1) WriteNext();
   // The close handshake has its own timeout, but a write stuck behind a client that reads
   // nothing does not: this bounds the whole goodbye. When draining, it also leaves half the
   // grace period to deliver the disconnect event of a client that never answers.

@@ -136,6 +136,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<boost::asio::steady_timer> close_timer_;
 
   // Lifecycle.
+  bool accepting_ = false;       // The function accepted; the handshake is being written.
   bool open_ = false;            // Handshake done, socket not done.
   bool live_ = false;            // Counted in GatewayState::live(): owes a disconnect.
   bool close_started_ = false;   // A close frame is queued or sent by us.

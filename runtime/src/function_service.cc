@@ -181,6 +181,9 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::R
 
   explicit EventsReactor(FunctionServiceImpl& service) : service_(service) {
     service_.AddStream(this);
+    // Headers at once: they tell the gateway this worker took the stream, so that events it
+    // wrote on a stream that was never taken (a worker shutting down) may go elsewhere.
+    StartSendInitialMetadata();
     StartRead(&in_);
   }
 
