@@ -41,6 +41,14 @@ class ControlE2eTest : public EchoClusterTest {
     return control_->Send(&context, request, response);
   }
 
+  grpc::Status GetConnection(const std::string& id, v1::ConnectionInfo* info) {
+    v1::GetConnectionRequest request;
+    request.set_connection_id(id);
+    grpc::ClientContext context;
+    SetDeadline(context);
+    return control_->GetConnection(&context, request, info);
+  }
+
   static v1::Payload Text(const std::string& text) {
     v1::Payload payload;
     payload.set_text(text);
@@ -59,12 +67,8 @@ TEST_F(ControlE2eTest, GetConnectionDescribesALiveConnection) {
   absl::StatusOr<std::string> id = ConnectAndGetId(client, gateway_, worker_, "/echo?room=x");
   ASSERT_TRUE(IsOk(id));
 
-  v1::GetConnectionRequest request;
-  request.set_connection_id(*id);
   v1::ConnectionInfo info;
-  grpc::ClientContext context;
-  SetDeadline(context);
-  grpc::Status status = control_->GetConnection(&context, request, &info);
+  grpc::Status status = GetConnection(*id, &info);
   ASSERT_TRUE(status.ok()) << Describe(status);
   EXPECT_EQ(info.connection().connection_id(), *id);
   EXPECT_EQ(info.connection().function(), "echo");
@@ -82,12 +86,8 @@ TEST_F(ControlE2eTest, IdentityFromConnectReplyStaysWithTheConnection) {
   ASSERT_TRUE(IsOk(reply));
   EXPECT_EQ(reply->data, "user=alice via=echo");  // What the message event carried.
 
-  v1::GetConnectionRequest request;
-  request.set_connection_id(*id);
   v1::ConnectionInfo info;
-  grpc::ClientContext context;
-  SetDeadline(context);
-  grpc::Status status = control_->GetConnection(&context, request, &info);
+  grpc::Status status = GetConnection(*id, &info);
   ASSERT_TRUE(status.ok()) << Describe(status);
   EXPECT_EQ(info.connection().user_id(), "alice");
   EXPECT_EQ(info.connection().metadata().at("via"), "echo");
@@ -96,12 +96,8 @@ TEST_F(ControlE2eTest, IdentityFromConnectReplyStaysWithTheConnection) {
 }
 
 TEST_F(ControlE2eTest, GetConnectionOfUnknownIdIsNotFound) {
-  v1::GetConnectionRequest request;
-  request.set_connection_id("no-such-connection");
   v1::ConnectionInfo info;
-  grpc::ClientContext context;
-  SetDeadline(context);
-  grpc::Status status = control_->GetConnection(&context, request, &info);
+  grpc::Status status = GetConnection("no-such-connection", &info);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(status);
 }
 
