@@ -228,7 +228,8 @@ void Session::OnAccept(beast::error_code ec) {
   http_buffer_ = beast::flat_buffer();
   accepting_ = false;
   if (ec) {
-    // The function accepted it, so it hears the end too.
+    // The function accepted it, so it hears the end too: its own close if one was queued.
+    if (close_started_) return OnSocketDone(close_code_, close_reason_, closed_by_);
     return OnSocketDone(kCloseAbnormal, "", v1::CLOSED_BY_NETWORK);
   }
   open_ = true;
