@@ -326,14 +326,16 @@ void Session::PumpMessages() {
       event.mutable_payload()->set_text(std::move(message.data));
     }
     ++in_flight_;
-    std::string request_id = event.request_id();
+    // The request id is "<connection id>-<number>": carry the number, build the string only
+    // if the call fails and it has to be reported.
+    const uint64_t request_number = request_counter_;
     state_.function(function_).OnMessage(
         std::move(event), [self = shared_from_this(), sequence = message.sequence,
-                           request_id = std::move(request_id)](const grpc::Status& status,
-                                                               v1::MessageResponse& reply) {
-          net::post(self->ws_.get_executor(), [self, sequence, request_id, status,
+                           request_number](const grpc::Status& status,
+                                           v1::MessageResponse& reply) {
+          net::post(self->ws_.get_executor(), [self, sequence, request_number, status,
                                                reply = std::move(reply)]() mutable {
-            self->OnMessageReply(sequence, std::move(request_id), status, std::move(reply));
+            self->OnMessageReply(sequence, request_number, status, std::move(reply));
           });
         });
   }
@@ -341,12 +343,13 @@ void Session::PumpMessages() {
   MaybeSendDisconnect();
 }
 
-void Session::OnMessageReply(uint64_t sequence, std::string request_id,
+void Session::OnMessageReply(uint64_t sequence, uint64_t request_number,
                              const grpc::Status& status, v1::MessageResponse reply) {
   --in_flight_;
   if (status.ok()) {
     ApplyActions(*reply.mutable_actions());
   } else {
+    const std::string request_id = absl::StrCat(id_, "-", request_number);
     FNGATE_LOG(Warning) << "[conn=" << id_ << "] message event " << request_id
                         << " failed: " << status.error_code() << " " << status.error_message();
     FireError(v1::EVENT_KIND_MESSAGE, request_id, status, sequence);

@@ -85,7 +85,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadNext();
   void OnRead(boost::beast::error_code ec, size_t bytes);
   void PumpMessages();
-  void OnMessageReply(uint64_t sequence, std::string request_id, const grpc::Status& status,
+  void OnMessageReply(uint64_t sequence, uint64_t request_number, const grpc::Status& status,
                       v1::MessageResponse reply);
   void FireError(v1::EventKind failed, const std::string& failed_request_id,
                  const grpc::Status& status, uint64_t sequence);
