@@ -2,32 +2,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/fanout.h"
+#include "gateway/identity.h"
 #include "gateway/outbound.h"
 #include "gateway/session.h"
 
 namespace fngate::gateway {
 namespace {
 
-// More ids than this in one call is a mistake or an attack; either way, bounded work.
-constexpr int kMaxTargetIds = 100000;
+// More names than this in one call is a mistake or an attack; either way, bounded work.
+constexpr int kMaxTargetNames = 100000;
+constexpr size_t kMaxIdentityBytes = 256;
+constexpr int kMaxMetadataEntries = 64;
+constexpr size_t kMaxMetadataValueBytes = 4096;
 
 grpc::Status Invalid(const std::string& field, absl::string_view problem) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat(field, ": ", problem));
-}
-
-grpc::Status ValidateTarget(const v1::Target& target) {
-  if (target.connection_ids().empty()) {
-    return Invalid("target.connection_ids", "at least one connection id is required");
-  }
-  if (target.connection_ids_size() > kMaxTargetIds) {
-    return Invalid("target.connection_ids", absl::StrCat("at most ", kMaxTargetIds, " ids"));
-  }
-  for (int i = 0; i < target.connection_ids_size(); ++i) {
-    if (target.connection_ids(i).empty()) {
-      return Invalid(absl::StrCat("target.connection_ids[", i, "]"), "empty connection id");
-    }
-  }
-  return grpc::Status::OK;
 }
 
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, grpc::Status status) {
@@ -36,7 +25,90 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, grpc::Sta
   return reactor;
 }
 
+grpc::Status ValidateNames(const google::protobuf::RepeatedPtrField<std::string>& names,
+                           const std::string& field, bool groups) {
+  for (int i = 0; i < names.size(); ++i) {
+    if (groups ? !IsValidGroupName(names[i]) : names[i].empty()) {
+      return Invalid(absl::StrCat(field, "[", i, "]"),
+                     groups ? "a group name is 1-128 bytes of letters, digits and . _ - : @ /"
+                            : "must not be empty");
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ValidateClose(int32_t code, const std::string& reason) {
+  const int effective = code == 0 ? kCloseNormal : code;
+  if (!IsSendableCloseCode(effective)) {
+    return Invalid("code", absl::StrCat(effective, " is not a close code a server may send "
+                                                   "(1000-1003, 1007-1014, 3000-4999)"));
+  }
+  if (reason.size() > kMaxCloseReasonBytes) {
+    return Invalid("reason", absl::StrCat("at most ", kMaxCloseReasonBytes, " bytes, got ",
+                                          reason.size()));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ValidateIdentity(const v1::Identity& identity) {
+  if (!identity.has_user_id() && !identity.has_app_id() && !identity.has_channel() &&
+      !identity.has_device_id() && identity.metadata().empty()) {
+    return Invalid("identity", "nothing to change: set user_id, app_id, channel, device_id "
+                               "or metadata");
+  }
+  for (const auto& [name, value] :
+       {std::pair{"identity.user_id", &identity.user_id()},
+        std::pair{"identity.app_id", &identity.app_id()},
+        std::pair{"identity.channel", &identity.channel()},
+        std::pair{"identity.device_id", &identity.device_id()}}) {
+    if (value->size() > kMaxIdentityBytes) {
+      return Invalid(name, absl::StrCat("at most ", kMaxIdentityBytes, " bytes"));
+    }
+  }
+  if (identity.metadata_size() > kMaxMetadataEntries) {
+    return Invalid("identity.metadata", absl::StrCat("at most ", kMaxMetadataEntries,
+                                                     " entries"));
+  }
+  for (const auto& [key, value] : identity.metadata()) {
+    if (key.empty() || key.size() > kMaxIdentityBytes) {
+      return Invalid("identity.metadata", "keys are 1-256 bytes");
+    }
+    if (value.size() > kMaxMetadataValueBytes) {
+      return Invalid(absl::StrCat("identity.metadata[", key, "]"), "at most 4096 bytes");
+    }
+  }
+  return grpc::Status::OK;
+}
+
+void AddIds(std::vector<std::string>& ids, google::protobuf::RepeatedPtrField<std::string>* out) {
+  for (std::string& id : ids) out->Add(std::move(id));
+}
+
 }  // namespace
+
+grpc::Status ControlService::ValidateTarget(const v1::Target& target) const {
+  if (IsEmptyTarget(target)) {
+    return Invalid("target", "name connection_ids, user_ids, groups, or set all");
+  }
+  const int names = target.connection_ids_size() + target.user_ids_size() +
+                    target.groups_size() + target.exclude_connection_ids_size();
+  if (names > kMaxTargetNames) {
+    return Invalid("target", absl::StrCat("at most ", kMaxTargetNames, " names in one call"));
+  }
+  grpc::Status s = ValidateNames(target.connection_ids(), "target.connection_ids", false);
+  if (s.ok()) s = ValidateNames(target.user_ids(), "target.user_ids", false);
+  if (s.ok()) s = ValidateNames(target.groups(), "target.groups", true);
+  if (s.ok()) s = ValidateNames(target.exclude_connection_ids(),
+                                "target.exclude_connection_ids", false);
+  if (!s.ok()) return s;
+  for (int i = 0; i < target.functions_size(); ++i) {
+    if (state_.FindFunction(target.functions(i)) < 0) {
+      return Invalid(absl::StrCat("target.functions[", i, "]"),
+                     absl::StrCat("no function named '", target.functions(i), "'"));
+    }
+  }
+  return grpc::Status::OK;
+}
 
 grpc::ServerUnaryReactor* ControlService::Send(grpc::CallbackServerContext* context,
                                                const v1::SendRequest* request,
@@ -44,24 +116,18 @@ grpc::ServerUnaryReactor* ControlService::Send(grpc::CallbackServerContext* cont
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
   if (request->payload().data_case() == v1::Payload::DATA_NOT_SET) {
-    return Finish(context, Invalid("payload", "text or binary is required"));
+    return Finish(context, Invalid("payload", "text, binary or json is required"));
   }
   // Serialised once here; every recipient's queue shares this one buffer.
-  auto message = std::make_shared<OutboundMessage>();
-  message->binary = request->payload().has_binary();
-  message->data = message->binary ? request->payload().binary() : request->payload().text();
+  OutboundMessagePtr message = MessageFromPayload(v1::Payload(request->payload()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  SendToConnections(state_.registry(), request->target().connection_ids(), std::move(message),
-                    [reactor, response](FanoutResult result) {
-                      response->set_delivered(result.reached);
-                      for (std::string& id : result.gone) {
-                        response->add_gone_connection_ids(std::move(id));
-                      }
-                      for (std::string& id : result.overflowed) {
-                        response->add_overflowed_connection_ids(std::move(id));
-                      }
-                      reactor->Finish(grpc::Status::OK);
-                    });
+  SendToTargets(state_.table().Resolve(request->target()), std::move(message), nullptr,
+                [reactor, response](FanoutResult result) {
+                  response->set_delivered(result.reached);
+                  AddIds(result.gone, response->mutable_gone_connection_ids());
+                  AddIds(result.overflowed, response->mutable_overflowed_connection_ids());
+                  reactor->Finish(grpc::Status::OK);
+                });
   return reactor;
 }
 
@@ -70,28 +136,98 @@ grpc::ServerUnaryReactor* ControlService::Close(grpc::CallbackServerContext* con
                                                 v1::CloseResponse* response) {
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
-  const int code = request->code() == 0 ? kCloseNormal : request->code();
-  if (!IsSendableCloseCode(code)) {
-    return Finish(context, Invalid("code", absl::StrCat(code, " is not a close code a server may "
-                                                          "send (1000-1003, 1007-1014, "
-                                                          "3000-4999)")));
+  if (grpc::Status s = ValidateClose(request->code(), request->reason()); !s.ok()) {
+    return Finish(context, s);
   }
-  if (request->reason().size() > kMaxCloseReasonBytes) {
-    return Finish(context, Invalid("reason", absl::StrCat("at most ", kMaxCloseReasonBytes,
-                                                          " bytes, got ",
-                                                          request->reason().size())));
+  auto order = std::make_shared<CloseOrder>(
+      CloseOrder{request->code() == 0 ? kCloseNormal : request->code(), request->reason(),
+                 v1::CLOSED_BY_CONTROL});
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  CloseTargets(state_.table().Resolve(request->target()), std::move(order),
+               [reactor, response](FanoutResult result) {
+                 response->set_closed(result.reached);
+                 AddIds(result.gone, response->mutable_gone_connection_ids());
+                 reactor->Finish(grpc::Status::OK);
+               });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlService::Emit(grpc::CallbackServerContext* context,
+                                               const v1::EmitRequest* request,
+                                               v1::EmitResponse* response) {
+  state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
+  if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
+  if (!IsValidEventName(request->name())) {
+    return Finish(context, Invalid("name", "1-64 bytes of letters, digits, _ - . :"));
+  }
+  std::shared_ptr<CloseOrder> order;
+  if (request->close()) {
+    if (grpc::Status s = ValidateClose(request->code(), request->reason()); !s.ok()) {
+      return Finish(context, s);
+    }
+    order = std::make_shared<CloseOrder>(
+        CloseOrder{request->code() == 0 ? kCloseNormal : request->code(), request->reason(),
+                   v1::CLOSED_BY_CONTROL});
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  CloseConnections(state_.registry(), request->target().connection_ids(), code,
-                   request->reason(), v1::CLOSED_BY_CONTROL,
-                   [reactor, response](FanoutResult result) {
-                     response->set_closed(result.reached);
-                     for (std::string& id : result.gone) {
-                       response->add_gone_connection_ids(std::move(id));
-                     }
-                     reactor->Finish(grpc::Status::OK);
-                   });
+  SendToTargets(state_.table().Resolve(request->target()),
+                EventMessage(request->name(), request->data_json()), std::move(order),
+                [reactor, response](FanoutResult result) {
+                  response->set_delivered(result.reached);
+                  AddIds(result.gone, response->mutable_gone_connection_ids());
+                  AddIds(result.overflowed, response->mutable_overflowed_connection_ids());
+                  reactor->Finish(grpc::Status::OK);
+                });
   return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlService::ChangeGroups(grpc::CallbackServerContext* context,
+                                                       const v1::GroupsRequest* request,
+                                                       v1::GroupsResponse* response,
+                                                       bool join) {
+  state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
+  if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
+  if (request->groups().empty()) return Finish(context, Invalid("groups", "at least one group"));
+  if (grpc::Status s = ValidateNames(request->groups(), "groups", true); !s.ok()) {
+    return Finish(context, s);
+  }
+  std::vector<std::string> gone;
+  // The table changes under its lock: a Send to the group right after this returns sees it.
+  response->set_affected(state_.table().Modify(
+      request->target(),
+      [&](v1::ConnectionContext& c) {
+        return join ? gateway::JoinGroups(request->groups(), c)
+                    : gateway::LeaveGroups(request->groups(), c);
+      },
+      &gone));
+  AddIds(gone, response->mutable_gone_connection_ids());
+  return Finish(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlService::JoinGroups(grpc::CallbackServerContext* context,
+                                                     const v1::GroupsRequest* request,
+                                                     v1::GroupsResponse* response) {
+  return ChangeGroups(context, request, response, /*join=*/true);
+}
+
+grpc::ServerUnaryReactor* ControlService::LeaveGroups(grpc::CallbackServerContext* context,
+                                                      const v1::GroupsRequest* request,
+                                                      v1::GroupsResponse* response) {
+  return ChangeGroups(context, request, response, /*join=*/false);
+}
+
+grpc::ServerUnaryReactor* ControlService::BindUser(grpc::CallbackServerContext* context,
+                                                   const v1::BindRequest* request,
+                                                   v1::BindResponse* response) {
+  state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
+  if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
+  if (grpc::Status s = ValidateIdentity(request->identity()); !s.ok()) return Finish(context, s);
+  std::vector<std::string> gone;
+  response->set_affected(state_.table().Modify(
+      request->target(),
+      [&](v1::ConnectionContext& c) { return ApplyIdentity(request->identity(), c); }, &gone));
+  AddIds(gone, response->mutable_gone_connection_ids());
+  return Finish(context, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* ControlService::GetConnection(grpc::CallbackServerContext* context,
@@ -101,18 +237,33 @@ grpc::ServerUnaryReactor* ControlService::GetConnection(grpc::CallbackServerCont
   if (request->connection_id().empty()) {
     return Finish(context, Invalid("connection_id", "required"));
   }
-  std::shared_ptr<Session> session = state_.registry().Find(request->connection_id());
-  if (session == nullptr) {
+  if (!state_.table().Describe(request->connection_id(), *response)) {
     // A normal race, not a bug: the client may have left while the caller was thinking.
     return Finish(context, grpc::Status(grpc::StatusCode::NOT_FOUND,
                                         "connection_id: no such connection on this gateway"));
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  session->Describe([reactor, response](v1::ConnectionInfo info) {
-    *response = std::move(info);
-    reactor->Finish(grpc::Status::OK);
-  });
-  return reactor;
+  return Finish(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlService::ListConnections(
+    grpc::CallbackServerContext* context, const v1::ListConnectionsRequest* request,
+    v1::ListConnectionsResponse* response) {
+  state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
+  if (request->page_size() < 0 || request->page_size() > 1000) {
+    return Finish(context, Invalid("page_size", "1-1000, or 0 for 100"));
+  }
+  if (!request->group().empty() && !IsValidGroupName(request->group())) {
+    return Finish(context, Invalid("group", "a group name is 1-128 bytes of letters, digits "
+                                            "and . _ - : @ /"));
+  }
+  OnlineTable::ListFilter filter{request->function(), request->user_id(), request->group(),
+                                 request->app_id(), request->channel()};
+  OnlineTable::Page page = state_.table().List(
+      filter, request->page_size() == 0 ? 100 : request->page_size(), request->page_token());
+  response->mutable_connections()->Reserve(static_cast<int>(page.rows.size()));
+  for (v1::ConnectionInfo& row : page.rows) response->add_connections()->Swap(&row);
+  response->set_next_page_token(std::move(page.next_token));
+  return Finish(context, grpc::Status::OK);
 }
 
 }  // namespace fngate::gateway

@@ -1,6 +1,7 @@
 // File: gateway/control_service.h
 // ControlService: fngate.v1.GatewayControl, served on the control port. Anyone with access
-// pushes to connections, closes them, and reads the online table, keyed by connection id.
+// pushes to connections, closes them, emits events, changes identities and groups, and reads
+// the online table; every call addresses connections by id, user, group or all (Target).
 //
 // Every method validates first (INVALID_ARGUMENT naming the field, nothing done), then hands
 // the work to the sessions' strands and returns at once; the reactor is finished exactly once,
@@ -23,11 +24,31 @@ class ControlService final : public v1::GatewayControl::CallbackService {
   grpc::ServerUnaryReactor* Close(grpc::CallbackServerContext* context,
                                   const v1::CloseRequest* request,
                                   v1::CloseResponse* response) override;
+  grpc::ServerUnaryReactor* Emit(grpc::CallbackServerContext* context,
+                                 const v1::EmitRequest* request,
+                                 v1::EmitResponse* response) override;
+  grpc::ServerUnaryReactor* JoinGroups(grpc::CallbackServerContext* context,
+                                       const v1::GroupsRequest* request,
+                                       v1::GroupsResponse* response) override;
+  grpc::ServerUnaryReactor* LeaveGroups(grpc::CallbackServerContext* context,
+                                        const v1::GroupsRequest* request,
+                                        v1::GroupsResponse* response) override;
+  grpc::ServerUnaryReactor* BindUser(grpc::CallbackServerContext* context,
+                                     const v1::BindRequest* request,
+                                     v1::BindResponse* response) override;
   grpc::ServerUnaryReactor* GetConnection(grpc::CallbackServerContext* context,
                                           const v1::GetConnectionRequest* request,
                                           v1::ConnectionInfo* response) override;
+  grpc::ServerUnaryReactor* ListConnections(grpc::CallbackServerContext* context,
+                                            const v1::ListConnectionsRequest* request,
+                                            v1::ListConnectionsResponse* response) override;
 
  private:
+  grpc::ServerUnaryReactor* ChangeGroups(grpc::CallbackServerContext* context,
+                                         const v1::GroupsRequest* request,
+                                         v1::GroupsResponse* response, bool join);
+  grpc::Status ValidateTarget(const v1::Target& target) const;
+
   GatewayState& state_;
 };
 

@@ -1,9 +1,7 @@
 #include "gateway/fanout.h"
 
 #include <atomic>
-#include <memory>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "gateway/session.h"
 
@@ -13,20 +11,22 @@ namespace {
 // Collects answers from many strands; the last one reports.
 class Collector {
  public:
-  Collector(size_t expected, absl::AnyInvocable<void(FanoutResult)> done)
-      : remaining_(expected), done_(std::move(done)) {}
+  Collector(size_t expected, FanoutResult initial, FanoutDone done)
+      : remaining_(expected), result_(std::move(initial)), done_(std::move(done)) {}
 
   void Reached() { Finish(nullptr, nullptr); }
   void Gone(const std::string& id) { Finish(&id, &FanoutResult::gone); }
   void Overflowed(const std::string& id) { Finish(&id, &FanoutResult::overflowed); }
+  // Not reached, and not worth naming (a group member that was closing anyway).
+  void Skipped() { Finish(nullptr, &FanoutResult::gone); }
 
  private:
   void Finish(const std::string* id, std::vector<std::string> FanoutResult::*list) {
     {
       absl::MutexLock lock(&mu_);
-      if (id == nullptr) {
+      if (list == nullptr) {
         ++result_.reached;
-      } else {
+      } else if (id != nullptr) {
         (result_.*list).push_back(*id);
       }
     }
@@ -38,65 +38,53 @@ class Collector {
   std::atomic<size_t> remaining_;
   absl::Mutex mu_;
   FanoutResult result_;
-  absl::AnyInvocable<void(FanoutResult)> done_;
+  FanoutDone done_;
 };
 
-// Distinct ids, in order, and their sessions (null when gone).
-std::vector<std::pair<const std::string*, std::shared_ptr<Session>>> Resolve(
-    ConnectionRegistry& registry, const ConnectionIds& ids) {
-  std::vector<std::pair<const std::string*, std::shared_ptr<Session>>> out;
-  out.reserve(ids.size());
-  absl::flat_hash_set<absl::string_view> seen;
-  for (const std::string& id : ids) {
-    if (!seen.insert(id).second) continue;
-    out.emplace_back(&id, registry.Find(id));
-  }
-  return out;
-}
-
-// Resolves `ids`, reports the unknown ones as gone, and hands each live session to `start`
-// with the collector its answer goes to.
+// Hands each recipient to `start` with the collector its answer goes to; ids already known
+// to be gone are reported as they are.
 template <typename Start>
-void ForEachTarget(ConnectionRegistry& registry, const ConnectionIds& ids,
-                   absl::AnyInvocable<void(FanoutResult)> done, Start start) {
-  auto targets = Resolve(registry, ids);
-  if (targets.empty()) return done(FanoutResult{});
-  auto collector = std::make_shared<Collector>(targets.size(), std::move(done));
-  for (auto& [id, session] : targets) {
-    if (session == nullptr) {
-      collector->Gone(*id);
-    } else {
-      start(*session, collector);
-    }
+void ForEachRecipient(ResolvedTarget targets, FanoutDone done, Start start) {
+  FanoutResult initial;
+  initial.gone = std::move(targets.gone);
+  if (targets.recipients.empty()) return done(std::move(initial));
+  auto collector = std::make_shared<Collector>(targets.recipients.size(), std::move(initial),
+                                               std::move(done));
+  for (ResolvedTarget::Recipient& recipient : targets.recipients) {
+    start(*recipient.session, recipient.named, collector);
   }
 }
 
 }  // namespace
 
-void SendToConnections(ConnectionRegistry& registry, const ConnectionIds& ids,
-                       OutboundMessagePtr message, absl::AnyInvocable<void(FanoutResult)> done) {
-  ForEachTarget(registry, ids, std::move(done),
-                [&message](Session& session, const std::shared_ptr<Collector>& collector) {
-                  session.Send(message, [collector, &id = session.id()](SendOutcome outcome) {
-                    switch (outcome) {
-                      case SendOutcome::kQueued: return collector->Reached();
-                      case SendOutcome::kGone: return collector->Gone(id);
-                      case SendOutcome::kOverflow: return collector->Overflowed(id);
-                    }
-                  });
-                });
+void SendToTargets(ResolvedTarget targets, OutboundMessagePtr message,
+                   std::shared_ptr<const CloseOrder> then_close, FanoutDone done) {
+  ForEachRecipient(
+      std::move(targets), std::move(done),
+      [&](Session& session, bool named, const std::shared_ptr<Collector>& collector) {
+        session.Send(message, then_close,
+                     [collector, named, &id = session.id()](SendOutcome outcome) {
+                       switch (outcome) {
+                         case SendOutcome::kQueued: return collector->Reached();
+                         case SendOutcome::kGone:
+                           return named ? collector->Gone(id) : collector->Skipped();
+                         case SendOutcome::kOverflow: return collector->Overflowed(id);
+                       }
+                     });
+      });
 }
 
-void CloseConnections(ConnectionRegistry& registry, const ConnectionIds& ids, int code,
-                      const std::string& reason, v1::ClosedBy by,
-                      absl::AnyInvocable<void(FanoutResult)> done) {
-  ForEachTarget(registry, ids, std::move(done),
-                [&](Session& session, const std::shared_ptr<Collector>& collector) {
-                  session.Close(code, reason, by, /*urgent=*/false,
-                                [collector, &id = session.id()](bool closed) {
-                                  closed ? collector->Reached() : collector->Gone(id);
-                                });
-                });
+void CloseTargets(ResolvedTarget targets, std::shared_ptr<const CloseOrder> order,
+                  FanoutDone done) {
+  ForEachRecipient(
+      std::move(targets), std::move(done),
+      [&](Session& session, bool named, const std::shared_ptr<Collector>& collector) {
+        session.Close(order->code, order->reason, order->by, /*urgent=*/false,
+                      [collector, named, &id = session.id()](bool closed) {
+                        if (closed) return collector->Reached();
+                        named ? collector->Gone(id) : collector->Skipped();
+                      });
+      });
 }
 
 }  // namespace fngate::gateway

@@ -130,11 +130,11 @@ void Gateway::OnSignal() {
 
 void Gateway::BeginDrain() {
   const auto grace = state_.settings().drain_grace;
-  FNGATE_LOG(Info) << "draining: closing " << state_.registry().size()
+  FNGATE_LOG(Info) << "draining: closing " << state_.table().size()
                    << " connections with 1001, grace " << grace.count() << " ms";
   listener_->Stop();
   state_.StartDrain([this] { NotifyDone(); });
-  for (const std::shared_ptr<Session>& session : state_.registry().Snapshot()) {
+  for (const std::shared_ptr<Session>& session : state_.table().Snapshot()) {
     session->Close(kCloseGoingAway, "going away", v1::CLOSED_BY_SHUTDOWN, /*urgent=*/false,
                    [](bool) {});
   }

@@ -16,9 +16,9 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "gateway/config.h"
-#include "gateway/connection_registry.h"
 #include "gateway/function_client.h"
 #include "gateway/metrics.h"
+#include "gateway/online_table.h"
 
 namespace fngate::gateway {
 
@@ -28,7 +28,7 @@ class GatewayState {
   GatewayState(GatewaySettings settings, EventStreamPool::Defer defer);
 
   const GatewaySettings& settings() const { return settings_; }
-  ConnectionRegistry& registry() { return registry_; }
+  OnlineTable& table() { return table_; }
   Metrics& metrics() { return metrics_; }
 
   // The function a URL path segment names, or -1.
@@ -63,7 +63,7 @@ class GatewayState {
   absl::flat_hash_map<std::string, int> function_index_;
   Metrics metrics_;
   std::vector<std::unique_ptr<FunctionClient>> functions_;
-  ConnectionRegistry registry_;
+  OnlineTable table_;
   std::string control_advertise_;
   std::atomic<int64_t> sockets_{0};
   std::atomic<int64_t> live_{0};

@@ -5,16 +5,36 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+
+namespace fngate::v1 {
+class Payload;
+}
 
 namespace fngate::gateway {
 
 // One message to one or many clients. Immutable once built, so a broadcast builds it once
 // and every recipient's queue shares it (no copy per recipient).
 struct OutboundMessage {
+  enum class Kind {
+    kText,    // A text frame.
+    kBinary,  // A binary frame.
+    kJson,    // A text frame holding a JSON value (envelope clients get it inline).
+    kEvent,   // A framework event frame: the same JSON text for every client.
+  };
   std::string data;
-  bool binary = false;
+  Kind kind = Kind::kText;
+  bool binary() const { return kind == Kind::kBinary; }
 };
 using OutboundMessagePtr = std::shared_ptr<const OutboundMessage>;
+
+// Takes the payload's bytes (no copy).
+OutboundMessagePtr MessageFromPayload(v1::Payload&& payload);
+// {"type":"event","name":NAME,"data":DATA}; `name` must be a valid event name and
+// `data_json` valid JSON or empty (null).
+OutboundMessagePtr EventMessage(std::string_view name, std::string_view data_json);
+// Event names: 1-64 bytes of letters, digits, '_', '-', '.', ':' (nothing to escape).
+bool IsValidEventName(std::string_view name);
 
 // What Session::Send() did with a message.
 enum class SendOutcome {

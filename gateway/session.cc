@@ -1,5 +1,7 @@
 #include "gateway/session.h"
 
+#include <algorithm>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -14,6 +16,7 @@
 #include "common/log.h"
 #include "gateway/connection_id.h"
 #include "gateway/fanout.h"
+#include "gateway/identity.h"
 #include "gateway/url.h"
 
 namespace fngate::gateway {
@@ -29,6 +32,25 @@ void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Tim
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch());
   out.set_seconds(ns.count() / 1000000000);
   out.set_nanos(static_cast<int32_t>(ns.count() % 1000000000));
+}
+
+int64_t UnixMicros(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+// Group names a function's reply gave, minus the malformed ones (logged: the function's bug
+// must not cost the client its connection).
+Strings ValidGroups(const std::string& id, const Strings& groups) {
+  Strings valid;
+  for (const std::string& group : groups) {
+    if (IsValidGroupName(group)) {
+      valid.Add(std::string(group));
+    } else {
+      FNGATE_LOG(Warning) << "[conn=" << id << "] function named a malformed group '" << group
+                          << "'; ignored";
+    }
+  }
+  return valid;
 }
 
 std::string EndpointText(const net::ip::tcp::endpoint& endpoint) {
@@ -138,7 +160,7 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
   context_.set_client_address(EndpointText(socket.remote_endpoint(ignored)));
   SetTimestamp(now, *context_.mutable_connected_at());
   context_.set_gateway(state_.control_advertise());
-  last_activity_ = now;
+  last_activity_us_.store(UnixMicros(now), std::memory_order_relaxed);
 
   v1::ConnectEvent event = NewEvent<v1::ConnectEvent>();
   if (auto it = request_.find(http::field::sec_websocket_protocol); it != request_.end()) {
@@ -184,7 +206,11 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
     return refuse(http_status, reply.reject().reason());
   }
   if (!reply.user_id().empty()) context_.set_user_id(reply.user_id());
+  if (!reply.app_id().empty()) context_.set_app_id(reply.app_id());
+  if (!reply.channel().empty()) context_.set_channel(reply.channel());
+  if (!reply.device_id().empty()) context_.set_device_id(reply.device_id());
   for (const auto& [key, value] : reply.metadata()) (*context_.mutable_metadata())[key] = value;
+  JoinGroups(ValidGroups(id_, reply.groups()), context_);
   std::string subprotocol;
   if (!reply.subprotocol().empty()) {
     // Only one the client offered may be answered (RFC 6455 section 4.2.2).
@@ -217,7 +243,7 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
   // The connection exists from here: it is in the online table, and what is sent or closed
   // now (the reply's own actions first) is queued and written once the handshake is done.
   accepting_ = true;
-  state_.registry().Add(id_, weak_from_this());
+  state_.table().Add(shared_from_this(), context_, user_agent_);
   ApplyActions(first_actions_);
   first_actions_.Clear();
   ws_.async_accept(request_, beast::bind_front_handler(&Session::OnAccept, shared_from_this()));
@@ -299,9 +325,10 @@ void Session::OnRead(beast::error_code ec, size_t bytes) {
   message.sequence = next_sequence_++;
   read_buffer_.consume(bytes);
   if (read_buffer_.capacity() > 64 * 1024) read_buffer_ = beast::flat_buffer();  // Give back.
-  last_activity_ = std::chrono::system_clock::now();
-  ++messages_in_;
-  bytes_in_ += message.data.size();
+  last_activity_us_.store(UnixMicros(std::chrono::system_clock::now()),
+                          std::memory_order_relaxed);
+  messages_in_.Add(1);
+  bytes_in_.Add(message.data.size());
   metrics().messages_in.fetch_add(1, std::memory_order_relaxed);
   metrics().bytes_in.fetch_add(message.data.size(), std::memory_order_relaxed);
   inbound_.push_back(std::move(message));
@@ -387,48 +414,105 @@ void Session::FireError(v1::EventKind failed, const std::string& failed_request_
       });
 }
 
+bool Session::TakeSelf(ResolvedTarget& targets) const {
+  auto& recipients = targets.recipients;
+  auto it = std::find_if(recipients.begin(), recipients.end(),
+                         [this](const ResolvedTarget::Recipient& r) { return r.session.get() == this; });
+  if (it == recipients.end()) return false;
+  *it = std::move(recipients.back());
+  recipients.pop_back();
+  return true;
+}
+
 void Session::ApplyActions(google::protobuf::RepeatedPtrField<v1::Action>& actions) {
+  // An empty target means this connection. This connection, when a target includes it, is
+  // served here and now, so that a later action of the same reply cannot overtake it.
+  auto resolve = [this](const v1::Target& target, bool& self) {
+    ResolvedTarget targets;
+    if (IsEmptyTarget(target)) {
+      self = true;
+    } else {
+      targets = state_.table().Resolve(target);
+      self = TakeSelf(targets);
+    }
+    return targets;
+  };
+  auto close_code = [this](int code) {
+    code = code == 0 ? kCloseNormal : code;
+    if (IsSendableCloseCode(code)) return code;
+    FNGATE_LOG(Warning) << "[conn=" << id_ << "] function asked for close code " << code
+                        << ", which a server may not send; using 1011";
+    return kCloseInternalError;
+  };
   for (v1::Action& action : actions) {
-    if (action.has_send()) {
-      v1::Action::Send& send = *action.mutable_send();
-      auto message = std::make_shared<OutboundMessage>();
-      message->binary = send.payload().has_binary();
-      message->data = message->binary ? std::move(*send.mutable_payload()->mutable_binary())
-                                      : std::move(*send.mutable_payload()->mutable_text());
-      if (send.target().connection_ids().empty()) {
-        Enqueue(std::move(message));
-        continue;
-      }
-      // This connection, if named, is served here and now, so that a Close later in the same
-      // reply cannot overtake the message.
-      ConnectionIds others;
-      bool self = false;
-      for (std::string& id : *send.mutable_target()->mutable_connection_ids()) {
-        if (id == id_) {
-          self = true;
-        } else {
-          others.Add(std::move(id));
+    bool self = false;
+    switch (action.action_case()) {
+      case v1::Action::kSend: {
+        v1::Action::Send& send = *action.mutable_send();
+        OutboundMessagePtr message = MessageFromPayload(std::move(*send.mutable_payload()));
+        ResolvedTarget targets = resolve(send.target(), self);
+        if (self) Enqueue(message);
+        if (!targets.recipients.empty()) {
+          SendToTargets(std::move(targets), std::move(message), nullptr, [](FanoutResult) {});
         }
+        break;
       }
-      if (self) Enqueue(message);
-      if (!others.empty()) {
-        SendToConnections(state_.registry(), others, std::move(message), [](FanoutResult) {});
+      case v1::Action::kClose: {
+        const v1::Action::Close& close = action.close();
+        auto order = std::make_shared<CloseOrder>(CloseOrder{
+            close_code(close.code()), TrimReason(close.reason()), v1::CLOSED_BY_FUNCTION});
+        ResolvedTarget targets = resolve(close.target(), self);
+        if (!targets.recipients.empty()) CloseTargets(std::move(targets), order, [](FanoutResult) {});
+        if (self) BeginClose(order->code, order->reason, order->by, false);
+        break;
       }
-    } else if (action.has_close()) {
-      const v1::Action::Close& close = action.close();
-      int code = close.code() == 0 ? kCloseNormal : close.code();
-      if (!IsSendableCloseCode(code)) {
-        FNGATE_LOG(Warning) << "[conn=" << id_ << "] function asked for close code " << code
-                            << ", which a server may not send; using 1011";
-        code = kCloseInternalError;
+      case v1::Action::kEmit: {
+        const v1::Action::Emit& emit = action.emit();
+        if (!IsValidEventName(emit.name())) {
+          FNGATE_LOG(Warning) << "[conn=" << id_ << "] function emitted a malformed event name; "
+                              << "ignored";
+          break;
+        }
+        OutboundMessagePtr message = EventMessage(emit.name(), emit.data_json());
+        std::shared_ptr<CloseOrder> order;
+        if (emit.close()) {
+          order = std::make_shared<CloseOrder>(CloseOrder{
+              close_code(emit.code()), TrimReason(emit.reason()), v1::CLOSED_BY_FUNCTION});
+        }
+        ResolvedTarget targets = resolve(emit.target(), self);
+        if (!targets.recipients.empty()) {
+          SendToTargets(std::move(targets), message, order, [](FanoutResult) {});
+        }
+        if (self && Enqueue(message) == SendOutcome::kQueued && order != nullptr) {
+          BeginClose(order->code, order->reason, order->by, false);
+        }
+        break;
       }
-      if (close.target().connection_ids().empty()) {
-        BeginClose(code, TrimReason(close.reason()), v1::CLOSED_BY_FUNCTION, false);
-      } else {
-        CloseConnections(state_.registry(), close.target().connection_ids(), code,
-                         TrimReason(close.reason()), v1::CLOSED_BY_FUNCTION,
-                         [](FanoutResult) {});
+      case v1::Action::kJoin:
+      case v1::Action::kLeave:
+      case v1::Action::kBind: {
+        const bool join = action.has_join();
+        v1::Target target = join ? action.join().target()
+                            : action.has_leave() ? action.leave().target()
+                                                 : action.bind().target();
+        if (IsEmptyTarget(target)) target.add_connection_ids(id_);
+        Strings groups;
+        if (!action.has_bind()) {
+          groups = ValidGroups(id_, join ? action.join().groups() : action.leave().groups());
+        }
+        state_.table().Modify(
+            target,
+            [&](v1::ConnectionContext& c) {
+              if (action.has_bind()) return ApplyIdentity(action.bind().identity(), c);
+              return join ? JoinGroups(groups, c) : LeaveGroups(groups, c);
+            },
+            nullptr);
+        // The next event of this connection may go out before the posted refresh runs.
+        if (auto latest = state_.table().ContextOf(id_)) CopyIdentity(*latest, context_);
+        break;
       }
+      case v1::Action::ACTION_NOT_SET:
+        break;
     }
   }
 }
@@ -437,7 +521,7 @@ void Session::OnSocketDone(int code, std::string reason, v1::ClosedBy by) {
   if (socket_done_) return;
   socket_done_ = true;
   if (close_timer_) close_timer_->cancel();
-  state_.registry().Remove(id_);
+  state_.table().Remove(id_);
   if (open_) {
     open_ = false;
     metrics().connections_active.fetch_sub(1, std::memory_order_relaxed);
@@ -479,10 +563,16 @@ void Session::MaybeSendDisconnect() {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-void Session::Send(OutboundMessagePtr message, absl::AnyInvocable<void(SendOutcome)> done) {
+void Session::Send(OutboundMessagePtr message, std::shared_ptr<const CloseOrder> then_close,
+                   absl::AnyInvocable<void(SendOutcome)> done) {
   net::post(ws_.get_executor(), [self = shared_from_this(), message = std::move(message),
+                                 then_close = std::move(then_close),
                                  done = std::move(done)]() mutable {
-    done(self->Enqueue(std::move(message)));
+    const SendOutcome outcome = self->Enqueue(std::move(message));
+    if (outcome == SendOutcome::kQueued && then_close != nullptr) {
+      self->BeginClose(then_close->code, then_close->reason, then_close->by, /*urgent=*/false);
+    }
+    done(outcome);
   });
 }
 
@@ -494,18 +584,22 @@ void Session::Close(int code, std::string reason, v1::ClosedBy by, bool urgent,
   });
 }
 
-void Session::Describe(absl::AnyInvocable<void(v1::ConnectionInfo)> done) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), done = std::move(done)]() mutable {
-    v1::ConnectionInfo info;
-    *info.mutable_connection() = self->context_;
-    SetTimestamp(self->last_activity_, *info.mutable_last_activity());
-    info.set_messages_in(self->messages_in_);
-    info.set_messages_out(self->messages_out_);
-    info.set_bytes_in(self->bytes_in_);
-    info.set_bytes_out(self->bytes_out_);
-    info.set_user_agent(self->user_agent_);
-    done(std::move(info));
+void Session::RefreshIdentity() {
+  net::post(ws_.get_executor(), [self = shared_from_this()] {
+    if (auto latest = self->state_.table().ContextOf(self->id_)) {
+      CopyIdentity(*latest, self->context_);
+    }
   });
+}
+
+void Session::FillStats(v1::ConnectionInfo& info) const {
+  const int64_t us = last_activity_us_.load(std::memory_order_relaxed);
+  info.mutable_last_activity()->set_seconds(us / 1000000);
+  info.mutable_last_activity()->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+  info.set_messages_in(messages_in_.Get());
+  info.set_messages_out(messages_out_.Get());
+  info.set_bytes_in(bytes_in_.Get());
+  info.set_bytes_out(bytes_out_.Get());
 }
 
 SendOutcome Session::Enqueue(OutboundMessagePtr message) {
@@ -562,7 +656,7 @@ void Session::WriteNext() {
                     beast::bind_front_handler(&Session::OnCloseSent, shared_from_this()));
     return;
   }
-  ws_.binary(next.message->binary);  // Safe: at most one write is in flight.
+  ws_.binary(next.message->binary());  // Safe: at most one write is in flight.
   // The handler holds the message too: the queue may be cleared (connection over) while Beast
   // is still writing from it.
   ws_.async_write(net::buffer(next.message->data),
@@ -584,8 +678,8 @@ void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {
   const uint64_t size = outbound_.front().message->data.size();
   outbound_bytes_ -= QueuedCost(size);
   outbound_.pop_front();
-  ++messages_out_;
-  bytes_out_ += size;
+  messages_out_.Add(1);
+  bytes_out_.Add(size);
   metrics().messages_out.fetch_add(1, std::memory_order_relaxed);
   metrics().bytes_out.fetch_add(size, std::memory_order_relaxed);
   if (!outbound_.empty()) WriteNext();

@@ -17,6 +17,7 @@
 // (each handler holds a shared_ptr); the registry holds weak_ptrs.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -36,10 +37,13 @@
 #include "fngate/v1/control.pb.h"
 #include "fngate/v1/function.pb.h"
 #include "gateway/gateway_state.h"
+#include "gateway/online_table.h"
 #include "gateway/outbound.h"
 #include "gateway/small_queue.h"
 
 namespace fngate::gateway {
+
+struct CloseOrder;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -50,16 +54,22 @@ class Session : public std::enable_shared_from_this<Session> {
   // Starts reading the upgrade request. Call once, right after construction.
   void Start();
 
-  // Queues `message` after what is already queued. Any thread; `done` runs on the strand.
-  void Send(OutboundMessagePtr message, absl::AnyInvocable<void(SendOutcome)> done);
+  // Queues `message` after what is already queued, then (if given) closes. Any thread; `done`
+  // runs on the strand.
+  void Send(OutboundMessagePtr message, std::shared_ptr<const CloseOrder> then_close,
+            absl::AnyInvocable<void(SendOutcome)> done);
 
   // Closes after what is queued (urgent: drops what is queued first). `done(true)` if this
   // call started the close, false if the connection was already closing or gone.
   void Close(int code, std::string reason, v1::ClosedBy by, bool urgent,
              absl::AnyInvocable<void(bool)> done);
 
-  // A row of the online table. Any thread; `done` runs on the strand.
-  void Describe(absl::AnyInvocable<void(v1::ConnectionInfo)> done);
+  // The online table changed this connection's identity or groups: later events carry the
+  // newest. Any thread.
+  void RefreshIdentity();
+
+  // Last activity and message counters, for the online table. Any thread.
+  void FillStats(v1::ConnectionInfo& info) const;
 
   const std::string& id() const { return id_; }
 
@@ -90,6 +100,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void FireError(v1::EventKind failed, const std::string& failed_request_id,
                  const grpc::Status& status, uint64_t sequence);
   void ApplyActions(google::protobuf::RepeatedPtrField<v1::Action>& actions);
+  // Takes this connection out of `targets` when it is there (it is served in place, in order).
+  bool TakeSelf(ResolvedTarget& targets) const;
   void OnSocketDone(int code, std::string reason, v1::ClosedBy by);
   void MaybeSendDisconnect();
 
@@ -147,9 +159,16 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string close_reason_;
   v1::ClosedBy closed_by_ = v1::CLOSED_BY_UNSPECIFIED;
 
-  // Online table counters.
-  std::chrono::system_clock::time_point last_activity_;
-  uint64_t messages_in_ = 0, messages_out_ = 0, bytes_in_ = 0, bytes_out_ = 0;
+  // Online table counters: written on the strand only, read by control calls on any thread.
+  // One writer, so a relaxed load and store is enough (no locked read-modify-write).
+  struct Counter {
+    std::atomic<uint64_t> value{0};
+    void Add(uint64_t n) { value.store(value.load(std::memory_order_relaxed) + n,
+                                       std::memory_order_relaxed); }
+    uint64_t Get() const { return value.load(std::memory_order_relaxed); }
+  };
+  std::atomic<int64_t> last_activity_us_{0};  // Unix microseconds.
+  Counter messages_in_, messages_out_, bytes_in_, bytes_out_;
 };
 
 }  // namespace fngate::gateway

@@ -1,0 +1,65 @@
+#include "gateway/identity.h"
+
+#include <algorithm>
+
+namespace fngate::gateway {
+
+bool JoinGroups(const Strings& groups, v1::ConnectionContext& context) {
+  Strings& mine = *context.mutable_groups();
+  bool changed = false;
+  for (const std::string& group : groups) {
+    auto at = std::lower_bound(mine.begin(), mine.end(), group);
+    if (at != mine.end() && *at == group) continue;
+    // RepeatedPtrField has no insert: append, then rotate into place.
+    const int index = static_cast<int>(at - mine.begin());
+    mine.Add(std::string(group));
+    std::rotate(mine.begin() + index, mine.end() - 1, mine.end());
+    changed = true;
+  }
+  return changed;
+}
+
+bool LeaveGroups(const Strings& groups, v1::ConnectionContext& context) {
+  Strings& mine = *context.mutable_groups();
+  const int before = mine.size();
+  auto end = std::remove_if(mine.begin(), mine.end(), [&groups](const std::string& g) {
+    return std::find(groups.begin(), groups.end(), g) != groups.end();
+  });
+  mine.DeleteSubrange(static_cast<int>(end - mine.begin()),
+                      static_cast<int>(mine.end() - end));
+  return mine.size() != before;
+}
+
+bool ApplyIdentity(const v1::Identity& identity, v1::ConnectionContext& context) {
+  bool changed = false;
+  auto set = [&changed](bool has, const std::string& value, std::string* field) {
+    if (!has || *field == value) return;
+    *field = value;
+    changed = true;
+  };
+  set(identity.has_user_id(), identity.user_id(), context.mutable_user_id());
+  set(identity.has_app_id(), identity.app_id(), context.mutable_app_id());
+  set(identity.has_channel(), identity.channel(), context.mutable_channel());
+  set(identity.has_device_id(), identity.device_id(), context.mutable_device_id());
+  auto& metadata = *context.mutable_metadata();
+  for (const auto& [key, value] : identity.metadata()) {
+    if (value.empty()) {
+      changed |= metadata.erase(key) > 0;
+    } else if (auto it = metadata.find(key); it == metadata.end() || it->second != value) {
+      metadata[key] = value;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+void CopyIdentity(const v1::ConnectionContext& from, v1::ConnectionContext& to) {
+  to.set_user_id(from.user_id());
+  to.set_app_id(from.app_id());
+  to.set_channel(from.channel());
+  to.set_device_id(from.device_id());
+  *to.mutable_groups() = from.groups();
+  *to.mutable_metadata() = from.metadata();
+}
+
+}  // namespace fngate::gateway
