@@ -17,9 +17,24 @@ namespace {
 // A batch holds what arrived while the previous write was on the wire, up to these bounds.
 constexpr int kMaxBatchEvents = 512;
 constexpr size_t kMaxBatchPayloadBytes = 4 << 20;
-// A never-written event is tried on this many streams before it fails UNAVAILABLE.
-constexpr int kMaxAttempts = 3;
 constexpr auto kSweepInterval = std::chrono::milliseconds(50);
+// After a stream failed before any worker took it, the next one waits this long, doubled at
+// each failure in a row up to kMaxBackoff (the first retry is at once: round robin may have
+// another replica). The sweeper starts it, so the granularity is kSweepInterval.
+constexpr auto kFirstBackoff = std::chrono::milliseconds(50);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
+// A new stream that lands on an ejected worker is ended at once and another one opened, at
+// most this many times in a row; then the slot keeps what it got (no spinning when round
+// robin has nowhere else to go).
+constexpr int kMaxRefusals = 8;
+// Ejection times: the first, and the cap of the doubling.
+constexpr auto kFirstEjection = std::chrono::milliseconds(1000);
+constexpr auto kMaxEjection = std::chrono::milliseconds(30000);
+
+bool IsSick(int status_code) {
+  return status_code == static_cast<int>(grpc::StatusCode::UNAVAILABLE) ||
+         status_code == static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
 
 
 size_t PayloadBytes(const v1::StreamEvent& event) {
@@ -36,7 +51,9 @@ struct Pending {
   v1::StreamEvent event;  // Moved into a batch when written.
   EventStreamPool::Done done;
   std::chrono::system_clock::time_point deadline;
-  int attempts = 0;
+  // Its answer says whether the worker can handle events (not an error event: a worker may
+  // acknowledge those while failing everything else).
+  bool health_signal = true;
 };
 using PendingPtr = std::unique_ptr<Pending>;
 
@@ -83,6 +100,8 @@ class EventStreamPool::StreamCall final
   bool writing = false;                            // Guarded likewise.
   bool got_reply = false;                          // Guarded likewise.
   bool accepted = false;  // The worker sent headers: it took the stream. Guarded likewise.
+  bool kept_on_ejected = false;  // Kept although its worker is ejected (kMaxRefusals).
+  std::string peer;       // The worker's address, once accepted. Guarded likewise.
 };
 
 // One logical stream: successive StreamCalls, the queue of events not yet written.
@@ -100,7 +119,7 @@ class EventStreamPool::Slot {
       } else {
         unsent_.push_back(std::move(call));
         if (call_ == nullptr) {
-          StartCallLocked();
+          MaybeStartCallLocked();
         } else if (pool_.defer_ == nullptr) {
           FlushLocked();
         } else if (!flush_scheduled_ && !call_->writing) {
@@ -120,7 +139,27 @@ class EventStreamPool::Slot {
 
   void OnAccepted(StreamCall* call, bool ok) {
     absl::MutexLock lock(&mu_);
-    call->accepted = ok;
+    if (!ok) return;  // Refused or failed before a worker took it: OnDone says how.
+    call->accepted = true;
+    call->peer = call->context.peer();
+    pool_.PeerUp(call->peer);
+    if (call != call_) return;  // Retired meanwhile (shutdown): nothing more goes to it.
+    if (pool_.Avoid(call->peer)) {
+      if (refusals_ < kMaxRefusals) {
+        // Round robin put this stream on an ejected worker. Nothing was written to it yet: end
+        // it, and let the next pick (another replica) carry the events.
+        ++refusals_;
+        call->retiring = true;
+        call_ = nullptr;
+        StartCallLocked();
+        MaybeHalfCloseLocked(call);
+        return;
+      }
+      call->kept_on_ejected = true;
+    }
+    refusals_ = 0;
+    backoff_ = std::chrono::milliseconds(0);
+    FlushLocked();
   }
 
   void OnWriteDone(StreamCall* call, bool ok) {
@@ -156,9 +195,12 @@ class EventStreamPool::Slot {
       call->got_reply = true;
       call->last_read = std::chrono::steady_clock::now();
       pool_.confirmed_.store(true, std::memory_order_release);
+      int sick = 0;
+      int healthy = 0;
       for (v1::StreamReply& reply : *call->read_batch.mutable_replies()) {
         auto it = call->sent.find(reply.call_id());
         if (it == call->sent.end()) continue;  // Already failed by its deadline.
+        if (it->second->health_signal) (IsSick(reply.status_code()) ? sick : healthy) += 1;
         Completion c{std::move(it->second),
                      grpc::Status(static_cast<grpc::StatusCode>(reply.status_code()),
                                   reply.status_message()),
@@ -166,6 +208,17 @@ class EventStreamPool::Slot {
         c.reply.Swap(&reply);
         call->sent.erase(it);
         done.push_back(std::move(c));
+      }
+      if (sick > 0 || (healthy > 0 && pool_.suspects_.load(std::memory_order_relaxed) > 0)) {
+        pool_.PeerAnswered(call->peer, sick, healthy);
+      }
+      if (sick > 0 && !call->retiring && !call->kept_on_ejected && pool_.Avoid(call->peer)) {
+        // Its worker was just ejected: it takes nothing new and ends once its replies are in.
+        call->retiring = true;
+        if (call_ == call) {
+          call_ = nullptr;
+          if (!unsent_.empty()) StartCallLocked();
+        }
       }
       if (call->read_batch.draining() && !call->retiring) {
         // The worker is going away: it answers what it has, we send it nothing more.
@@ -189,6 +242,7 @@ class EventStreamPool::Slot {
       absl::MutexLock lock(&mu_);
       if (call_ == call) call_ = nullptr;
       std::erase(calls_, call);
+      if (call->accepted) pool_.PeerDown(call->peer);
       const bool unimplemented =
           status.error_code() == grpc::StatusCode::UNIMPLEMENTED && !call->got_reply;
       if (unimplemented) {
@@ -203,6 +257,8 @@ class EventStreamPool::Slot {
           unsent_.pop_front();
         }
       } else {
+        // Only an accepted stream carried events (FlushLocked): a worker took them and may
+        // have handled them, so they fail, never repeat.
         const grpc::Status failure =
             status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                        "event stream ended by the worker")
@@ -212,40 +268,21 @@ class EventStreamPool::Slot {
                                            : status.error_code(),
                                        absl::StrCat("event stream failed: ",
                                                     status.error_message()));
-        if (!call->accepted) {
-          // No worker took this stream (refused: say, one shutting down), so none of its
-          // events was handled: they go back, in the order they were written, ahead of what
-          // came after them.
-          std::vector<std::pair<uint64_t, PendingPtr>> written;
-          for (auto& [id, pending] : call->sent) written.emplace_back(id, std::move(pending));
-          call->sent.clear();
-          std::sort(written.begin(), written.end(),
-                    [](const auto& a, const auto& b) { return a.first < b.first; });
-          for (auto it = written.rbegin(); it != written.rend(); ++it) {
-            unsent_.push_front(std::move(it->second));
-          }
-        }
-        // Written on a stream a worker took: it may have handled them, so they fail, never
-        // repeat.
         for (auto& [id, pending] : call->sent) {
           done.push_back({std::move(pending), failure, {}});
         }
-        // Never written: another stream may take them, a bounded number of times. Only when
-        // they were waiting for this stream: if a newer one is live (this one was retired),
-        // they are that one's, and it writes them.
+        if (!call->accepted && !shutting_down_) {
+          // No worker took it (refused, or no worker to be had): back off before the next.
+          backoff_ = backoff_.count() == 0 ? kFirstBackoff : std::min(2 * backoff_, kMaxBackoff);
+          retry_at_ = std::chrono::steady_clock::now() + backoff_;
+          FNGATE_LOG(Debug) << "function " << pool_.function_name_
+                            << ": event stream failed before a worker took it ("
+                            << status.error_code() << " " << status.error_message()
+                            << "); next try in " << backoff_.count() << " ms";
+        }
+        // What was never written waits for the next stream, until its deadline (Sweep).
         if (call_ == nullptr) {
-          std::deque<PendingPtr> retry;
-          while (!unsent_.empty()) {
-            PendingPtr pending = std::move(unsent_.front());
-            unsent_.pop_front();
-            if (shutting_down_ || ++pending->attempts >= kMaxAttempts) {
-              done.push_back({std::move(pending), failure, {}});
-            } else {
-              retry.push_back(std::move(pending));
-            }
-          }
-          unsent_ = std::move(retry);
-          if (!unsent_.empty()) StartCallLocked();
+          if (!unsent_.empty() && !shutting_down_) MaybeStartCallLocked();
         } else {
           FlushLocked();  // A newer stream is live: it takes what came back.
         }
@@ -292,14 +329,20 @@ class EventStreamPool::Slot {
         }
         MaybeHalfCloseLocked(call);
       }
+      // Never written: with a worker's stream open, they waited behind a slow write (a
+      // deadline); without one, no worker took them in time.
+      const bool taken = call_ != nullptr && call_->accepted;
+      const grpc::Status no_worker(grpc::StatusCode::UNAVAILABLE,
+                                   "no worker took the event before its deadline");
       for (auto it = unsent_.begin(); it != unsent_.end();) {
         if ((*it)->deadline <= now) {
-          done.push_back({std::move(*it), expired, {}});
+          done.push_back({std::move(*it), taken ? expired : no_worker, {}});
           it = unsent_.erase(it);
         } else {
           ++it;
         }
       }
+      if (call_ == nullptr && !unsent_.empty() && !shutting_down_) MaybeStartCallLocked();
     }
     RunAll(done);
   }
@@ -320,8 +363,16 @@ class EventStreamPool::Slot {
   }
 
  private:
+  // Starts a stream unless a backoff is running (then the sweeper starts it when it ends).
+  void MaybeStartCallLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (std::chrono::steady_clock::now() >= retry_at_) StartCallLocked();
+  }
+
   void StartCallLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     call_ = new StreamCall(*this);
+    // With no worker connected the stream waits for one (events wait in unsent_ until their
+    // deadline) instead of failing at once.
+    call_->context.set_wait_for_ready(true);
     // A slot's first streams open while the channel may know only some replicas (start-up,
     // a restart under load): they retire after 1 s, 2 s, 4 s, ... up to max_age, so an early
     // imbalance evens out within seconds.
@@ -333,14 +384,16 @@ class EventStreamPool::Slot {
     call_->AddHold();  // Released in MarkDeadLocked(): only then may OnDone run.
     call_->StartRead(&call_->read_batch);
     call_->StartCall();
-    FlushLocked();
+    // Nothing is written until a worker takes the stream (OnAccepted).
   }
 
   // Writes what is waiting, if the stream is free: one batch in flight at a time, and the
   // next batch is whatever arrived meanwhile.
   void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     StreamCall* call = call_;
-    if (call == nullptr || call->dead || call->writing || unsent_.empty()) return;
+    if (call == nullptr || call->dead || call->writing || !call->accepted || unsent_.empty()) {
+      return;
+    }
     call->write_batch.Clear();
     size_t bytes = 0;
     while (!unsent_.empty() && call->write_batch.events_size() < kMaxBatchEvents &&
@@ -391,6 +444,9 @@ class EventStreamPool::Slot {
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool flush_scheduled_ ABSL_GUARDED_BY(mu_) = false;
   int streams_opened_ ABSL_GUARDED_BY(mu_) = 0;
+  std::chrono::milliseconds backoff_ ABSL_GUARDED_BY(mu_){0};
+  std::chrono::steady_clock::time_point retry_at_ ABSL_GUARDED_BY(mu_);
+  int refusals_ ABSL_GUARDED_BY(mu_) = 0;  // Streams ended in a row for landing on an ejected worker.
 };
 
 void EventStreamPool::StreamCall::OnReadInitialMetadataDone(bool ok) {
@@ -405,13 +461,14 @@ void EventStreamPool::StreamCall::OnDone(const grpc::Status& status) {
 EventStreamPool::EventStreamPool(v1::FunctionService::Stub& stub, std::string function_name,
                                  size_t streams, std::chrono::milliseconds max_age,
                                  std::chrono::milliseconds stall_timeout, Fallback fallback,
-                                 Defer defer)
+                                 std::atomic<uint64_t>& ejections, Defer defer)
     : stub_(stub),
       function_name_(std::move(function_name)),
       max_age_(max_age),
       stall_timeout_(stall_timeout),
       fallback_(std::move(fallback)),
-      defer_(std::move(defer)) {
+      defer_(std::move(defer)),
+      ejections_(ejections) {
   for (size_t i = 0; i < std::max<size_t>(1, streams); ++i) {
     slots_.push_back(std::make_unique<Slot>(*this));
   }
@@ -428,15 +485,81 @@ void EventStreamPool::Submit(size_t key, v1::StreamEvent event,
                              std::chrono::system_clock::time_point deadline, Done done) {
   if (unimplemented()) return fallback_(std::move(event), deadline, std::move(done));
   auto pending = std::make_unique<Pending>();
+  pending->health_signal = event.event_case() != v1::StreamEvent::kError;
   pending->event = std::move(event);
   pending->done = std::move(done);
   pending->deadline = deadline;
   slots_[key % slots_.size()]->Submit(std::move(pending));
 }
 
+void EventStreamPool::PeerUp(const std::string& peer) {
+  absl::MutexLock lock(&peers_mu_);
+  ++peers_[peer].live_streams;
+}
+
+void EventStreamPool::PeerDown(const std::string& peer) {
+  absl::MutexLock lock(&peers_mu_);
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) return;
+  Peer& p = it->second;
+  --p.live_streams;
+  // Forget a worker with nothing to remember (bounded: at most the replicas seen).
+  if (p.live_streams <= 0 && p.ejections == 0 && p.sick_in_a_row == 0) peers_.erase(it);
+}
+
+void EventStreamPool::UpdateSuspectsLocked() {
+  int suspects = 0;
+  for (const auto& [address, p] : peers_) suspects += p.sick_in_a_row > 0 || p.ejections > 0;
+  suspects_.store(suspects, std::memory_order_relaxed);
+}
+
+void EventStreamPool::PeerAnswered(const std::string& peer, int sick, int healthy) {
+  const auto now = std::chrono::steady_clock::now();
+  absl::MutexLock lock(&peers_mu_);
+  Peer& p = peers_[peer];
+  if (healthy > 0) {
+    // A worker that handles events again is no longer a suspect.
+    p.sick_in_a_row = 0;
+    if (p.ejected_until <= now) p.ejections = 0;
+    UpdateSuspectsLocked();
+    return;
+  }
+  p.sick_in_a_row += sick;
+  UpdateSuspectsLocked();
+  if (p.sick_in_a_row < kEjectAfter || p.ejected_until > now) return;
+  p.sick_in_a_row = 0;
+  const auto length = std::min<std::chrono::milliseconds>(
+      kMaxEjection, kFirstEjection * (1L << std::min(p.ejections, 10)));
+  ++p.ejections;
+  p.ejected_until = now + length;
+  ejections_.fetch_add(1, std::memory_order_relaxed);
+  FNGATE_LOG(Warning) << "function " << function_name_ << ": worker " << peer << " answered "
+                      << kEjectAfter << " events in a row with UNAVAILABLE or RESOURCE_EXHAUSTED;"
+                      << " ejected for " << length.count() << " ms";
+}
+
+bool EventStreamPool::Avoid(const std::string& peer) {
+  const auto now = std::chrono::steady_clock::now();
+  absl::MutexLock lock(&peers_mu_);
+  auto it = peers_.find(peer);
+  if (it == peers_.end() || it->second.ejected_until <= now) return false;
+  for (const auto& [other, p] : peers_) {
+    if (other != peer && p.live_streams > 0 && p.ejected_until <= now) return true;
+  }
+  return false;
+}
+
 void EventStreamPool::SweepDeadlines() {
   const auto now = std::chrono::system_clock::now();
   for (auto& slot : slots_) slot->Sweep(now);
+  // Forget workers ejected long ago that hold no stream (replicas that went away).
+  const auto steady_now = std::chrono::steady_clock::now();
+  absl::MutexLock lock(&peers_mu_);
+  const size_t before = peers_.size();
+  absl::erase_if(peers_, [&](const auto& entry) {
+    return entry.second.live_streams <= 0 && entry.second.ejected_until + kMaxEjection < steady_now;
+  });
+  if (peers_.size() != before) UpdateSuspectsLocked();
 }
 
 void EventStreamPool::Shutdown(std::chrono::milliseconds wait) {

@@ -1,5 +1,6 @@
 #include "gateway/function_client.h"
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
@@ -22,7 +23,40 @@ CallErrorKind Classify(const grpc::Status& status) {
   }
 }
 
+// Round robin over the replicas, with gRPC's outlier detection around it: a replica that fails
+// half or more of its calls within a second (at least 10 of them) is ejected, first for 1 s
+// and longer when it happens again (up to 30 s), at most half of the replicas at once, and
+// never when there are fewer than two. Every non-OK status counts there, function errors
+// too: a function that fails most calls on every replica has half of them rotated out, which
+// concentrates load but loses nothing. (Events streams are judged by the pool, which only
+// counts UNAVAILABLE and RESOURCE_EXHAUSTED.) gRPC 1.51 registers the policy under this
+// "_experimental" name without any environment switch.
+constexpr char kServiceConfig[] = R"({
+  "loadBalancingConfig": [{"outlier_detection_experimental": {
+    "interval": "1s",
+    "baseEjectionTime": "1s",
+    "maxEjectionTime": "30s",
+    "maxEjectionPercent": 50,
+    "failurePercentageEjection": {
+      "threshold": 50, "enforcementPercentage": 100, "minimumHosts": 2, "requestVolume": 10},
+    "childPolicy": [{"round_robin": {}}]
+  }}]
+})";
+
+// A disconnect event is sent again after 50 ms, 100 ms, ... up to this.
+constexpr auto kFirstRedelivery = std::chrono::milliseconds(50);
+constexpr auto kMaxRedelivery = std::chrono::milliseconds(1000);
+
 }  // namespace
+
+struct FunctionClient::Redelivery {
+  size_t key = 0;
+  v1::StreamEvent event;  // Copied for each attempt.
+  std::chrono::system_clock::time_point deadline;
+  StreamDone done;
+  int attempts = 0;
+  std::unique_ptr<grpc::Alarm> alarm;  // The wait before the next attempt.
+};
 
 template <typename Request, typename Response>
 struct FunctionClient::UnaryCall {
@@ -39,8 +73,8 @@ FunctionClient::FunctionClient(const FunctionSettings& function,
     : function_(function), deadlines_(deadlines), metrics_(metrics) {
   grpc::ChannelArguments args;
   // Every address the target resolves to is a replica; spread calls (and streams) over the
-  // ready ones.
-  args.SetServiceConfigJSON(R"({"loadBalancingConfig": [{"round_robin": {}}]})");
+  // ready ones, minus those ejected for failing.
+  args.SetServiceConfigJSON(kServiceConfig);
   // A reply batch may carry many client-sized messages.
   const uint64_t max_reply = std::max<uint64_t>(64u << 20, 4 * max_message_bytes + (64 << 10));
   args.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(max_reply, INT32_MAX)));
@@ -64,7 +98,7 @@ FunctionClient::FunctionClient(const FunctionSettings& function,
         std::max(deadlines.message, deadlines.connect),
         [this](v1::StreamEvent event, std::chrono::system_clock::time_point deadline,
                StreamDone done) { CallUnary(std::move(event), deadline, std::move(done)); },
-        std::move(defer));
+        metrics.worker_ejections, std::move(defer));
   }
 }
 
@@ -83,7 +117,7 @@ std::chrono::milliseconds FunctionClient::DeadlineFor(EventKind kind) const {
 void FunctionClient::Call(EventKind kind, const std::string& connection_id,
                           v1::StreamEvent event, StreamDone done) {
   const auto started = std::chrono::steady_clock::now();
-  StreamDone measured = [this, kind, started, done = std::move(done)](
+  StreamDone measured = [this, kind, started, connection_id, done = std::move(done)](
                             const grpc::Status& reported, v1::StreamReply& reply) mutable {
     // A worker may leave out the events it has no use for (generated services answer
     // UNIMPLEMENTED): connect then means accept, disconnect and error mean nothing to do.
@@ -98,16 +132,77 @@ void FunctionClient::Call(EventKind kind, const std::string& connection_id,
       metrics_.call_errors[k][static_cast<int>(Classify(status))].fetch_add(
           1, std::memory_order_relaxed);
     }
+    if (!status.ok() && kind == EventKind::kDisconnect) {
+      // Every way out of Redeliver ends here: the one report of a lost disconnect.
+      metrics_.disconnects_lost.fetch_add(1, std::memory_order_relaxed);
+      FNGATE_LOG(Warning) << "[conn=" << connection_id << "] disconnect event lost: no worker "
+                          << "confirmed it (" << status.error_code() << " "
+                          << status.error_message() << ")";
+    }
     done(status, reply);
   };
   const auto deadline = std::chrono::system_clock::now() + DeadlineFor(kind);
+  // One connection, one stream: its events stay in order on the wire.
+  const size_t key = absl::HashOf(connection_id);
+  if (kind != EventKind::kDisconnect) return Send(key, std::move(event), deadline, std::move(measured));
+  auto r = std::make_shared<Redelivery>();
+  r->key = key;
+  r->event = std::move(event);
+  r->deadline = deadline;
+  r->done = std::move(measured);
+  Redeliver(std::move(r));
+}
+
+void FunctionClient::Send(size_t key, v1::StreamEvent event,
+                          std::chrono::system_clock::time_point deadline, StreamDone done) {
   if (streams_ != nullptr && !streams_->unimplemented()) {
-    // One connection, one stream: its events stay in order on the wire.
-    streams_->Submit(absl::HashOf(connection_id), std::move(event), deadline,
-                     std::move(measured));
+    streams_->Submit(key, std::move(event), deadline, std::move(done));
   } else {
-    CallUnary(std::move(event), deadline, std::move(measured));
+    CallUnary(std::move(event), deadline, std::move(done));
   }
+}
+
+void FunctionClient::Redeliver(std::shared_ptr<Redelivery> r) {
+  Send(r->key, v1::StreamEvent(r->event), r->deadline,
+       [this, r](const grpc::Status& status, v1::StreamReply& reply) {
+         if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+           const auto wait = std::min<std::chrono::milliseconds>(
+               kMaxRedelivery, kFirstRedelivery * (1 << std::min(r->attempts, 5)));
+           ++r->attempts;
+           const auto at = std::chrono::system_clock::now() + wait;
+           if (at < r->deadline && ScheduleRedelivery(r, at)) {
+             FNGATE_LOG(Debug) << "[conn=" << r->event.disconnect().connection().connection_id()
+                               << "] disconnect event not confirmed (" << status.error_message()
+                               << "); again in " << wait.count() << " ms";
+             return;
+           }
+         }
+         r->done(status, reply);
+       });
+}
+
+bool FunctionClient::ScheduleRedelivery(const std::shared_ptr<Redelivery>& r,
+                                        std::chrono::system_clock::time_point at) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return false;
+  waiting_.insert(r.get());
+  r->alarm = std::make_unique<grpc::Alarm>();
+  // Runs on a gRPC executor thread, with ok=false when Shutdown() cancelled it.
+  r->alarm->Set(at, [this, r](bool ok) {
+    bool closed;
+    {
+      absl::MutexLock lock(&mu_);
+      waiting_.erase(r.get());
+      closed = closed_;
+    }
+    // Safe inside its own callback (the alarm holds itself until the callback returns), and
+    // it breaks the cycle r -> alarm -> callback -> r.
+    r->alarm.reset();
+    if (ok && !closed) return Redeliver(r);
+    v1::StreamReply empty;
+    r->done(grpc::Status(grpc::StatusCode::CANCELLED, "gateway shutting down"), empty);
+  });
+  return true;
 }
 
 template <typename Request, typename Response, typename StartFn>
@@ -117,6 +212,8 @@ void FunctionClient::StartUnary(Request&& request, std::chrono::system_clock::ti
   call->request = std::move(request);
   call->done = std::move(done);
   call->context.set_deadline(deadline);
+  // While no worker is connected, wait for one (up to the deadline) instead of failing at once.
+  call->context.set_wait_for_ready(true);
   {
     absl::ReleasableMutexLock lock(&mu_);
     if (closed_) {
@@ -139,6 +236,13 @@ void FunctionClient::StartUnary(Request&& request, std::chrono::system_clock::ti
   }
   start(stub_->async(), &call->context, &call->request, response,
         [this, call](grpc::Status status) {
+          if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+              channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_READY) {
+            // It waited for a worker the whole time, as far as one can tell: no worker, which
+            // is what the client and the metrics should hear.
+            status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                  "no worker took the event before its deadline");
+          }
           if (!status.ok()) call->reply.clear_reply();
           call->done(status, call->reply);
           {
@@ -229,18 +333,24 @@ bool FunctionClient::Reachable() {
 }
 
 void FunctionClient::Shutdown(std::chrono::milliseconds wait) {
+  {
+    // First, so that a disconnect the pool fails now is not scheduled again.
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+  }
   if (streams_ != nullptr) streams_->Shutdown(wait);
   absl::MutexLock lock(&mu_);
-  closed_ = true;
-  if (!in_flight_.empty()) {
+  if (!in_flight_.empty() || !waiting_.empty()) {
     FNGATE_LOG(Warning) << "function " << function_.name << ": cancelling " << in_flight_.size()
-                        << " event calls still in flight";
+                        << " event calls still in flight and " << waiting_.size()
+                        << " disconnect events waiting to be sent again";
   }
   for (grpc::ClientContext* context : in_flight_) context->TryCancel();
-  mu_.AwaitWithTimeout(absl::Condition(
-                           +[](absl::flat_hash_set<grpc::ClientContext*>* s) { return s->empty(); },
-                           &in_flight_),
-                       absl::FromChrono(wait));
+  for (Redelivery* r : waiting_) r->alarm->Cancel();
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return in_flight_.empty() && waiting_.empty();
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&idle), absl::FromChrono(wait));
 }
 
 }  // namespace fngate::gateway

@@ -9,8 +9,23 @@
 //
 // Every method returns at once; `done` runs later on a gRPC thread, exactly once, with the
 // call's status and the worker's reply. Callers hop to their own executor from there.
-// A call that no worker took is retried (gRPC's transparent retry, or the pool's); a call a
-// worker took is never repeated.
+//
+// Faults, the rules (SPEC sections 2 and 6):
+// - Each event kind has its deadline (DeadlineSettings), enforced on both transports: the gRPC
+//   deadline of a unary call, the pool's sweep on streams; the worker is told it too.
+// - An event no worker took waits for one, until its deadline: unary calls are wait_for_ready
+//   (gRPC holds them while no worker is connected, and transparently retries a stream a worker
+//   refused), the pool keeps events unsent until a worker takes a stream. Failing that, the
+//   event fails UNAVAILABLE ("no worker"), not DEADLINE_EXCEEDED.
+// - An event a worker took is never repeated, except a disconnect event: losing one costs the
+//   function its bookkeeping for good, so a disconnect that fails UNAVAILABLE (no worker, the
+//   stream or connection broke before the worker confirmed it, or the worker said it was
+//   unavailable) is sent again with backoff (50 ms doubling to 1 s) until its deadline, with
+//   the same request id, so a worker can tell a repeat. One that is still not confirmed then
+//   is logged with its connection id and counted in fngate_disconnects_lost_total.
+// - A replica that keeps failing calls is ejected for a while: on streams by the pool (see
+//   EventStreamPool), for unary calls by gRPC's outlier detection (failure percentage over
+//   1 s windows, at most half the replicas, never with fewer than two replicas).
 //
 // Thread-safe. Shutdown(): cancels the calls still in flight and waits for their callbacks, so
 // nothing calls back into the gateway after it returns.
@@ -63,11 +78,19 @@ class FunctionClient {
  private:
   template <typename Request, typename Response>
   struct UnaryCall;
+  struct Redelivery;
   using StreamDone = EventStreamPool::Done;
 
   // Both transports meet here: `event` holds one event, `done` gets the reply as a StreamReply.
   void Call(EventKind kind, const std::string& connection_id, v1::StreamEvent event,
             StreamDone done);
+  // One attempt on the function's transport.
+  void Send(size_t key, v1::StreamEvent event, std::chrono::system_clock::time_point deadline,
+            StreamDone done);
+  // A disconnect event's attempts (see the rules above).
+  void Redeliver(std::shared_ptr<Redelivery> r);
+  bool ScheduleRedelivery(const std::shared_ptr<Redelivery>& r,
+                          std::chrono::system_clock::time_point at) ABSL_LOCKS_EXCLUDED(mu_);
   void CallUnary(v1::StreamEvent event, std::chrono::system_clock::time_point deadline,
                  StreamDone done);
   template <typename Request, typename Response, typename StartFn>
@@ -82,10 +105,11 @@ class FunctionClient {
   std::unique_ptr<v1::FunctionService::Stub> stub_;
   std::unique_ptr<EventStreamPool> streams_;  // Null for transport "unary".
 
-  // Unary calls in flight, so Shutdown() can cancel them. One short critical section per call start
-  // and end; per function, not global.
+  // Unary calls in flight and disconnects waiting to be sent again, so Shutdown() can cancel
+  // them. One short critical section per call start and end; per function, not global.
   absl::Mutex mu_;
   absl::flat_hash_set<grpc::ClientContext*> in_flight_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<Redelivery*> waiting_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;  // After Shutdown(): calls fail at once.
 };
 

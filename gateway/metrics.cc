@@ -88,6 +88,14 @@ std::string Metrics::Render() const {
   per_function("fngate_bytes_out_total", "counter", "Payload bytes written to clients.",
                [](const FunctionMetrics& f) { return f.bytes_out.load(); });
 
+  per_function("fngate_disconnects_lost_total", "counter",
+               "Disconnect events no worker confirmed before their deadline or the gateway's "
+               "stop, after every retry (logged with the connection id).",
+               [](const FunctionMetrics& f) { return f.disconnects_lost.load(); });
+  per_function("fngate_worker_ejections_total", "counter",
+               "Workers taken off the event streams for a while for failing calls.",
+               [](const FunctionMetrics& f) { return f.worker_ejections.load(); });
+
   Header(out, "fngate_event_call_seconds", "histogram",
          "Latency of event calls to function workers.");
   for (const auto& f : functions_) {

@@ -54,6 +54,10 @@ struct FunctionMetrics {
   std::atomic<uint64_t> bytes_out{0};
   std::array<Histogram, kEventKinds> call_latency;
   std::array<std::array<std::atomic<uint64_t>, kCallErrorKinds>, kEventKinds> call_errors{};
+  // Disconnect events no worker confirmed, after every attempt (FunctionClient).
+  std::atomic<uint64_t> disconnects_lost{0};
+  // Workers ejected from the Events streams for failing (EventStreamPool).
+  std::atomic<uint64_t> worker_ejections{0};
 };
 
 class Metrics {

@@ -549,12 +549,9 @@ void Session::MaybeSendDisconnect() {
   event.set_close_reason(close_reason_);
   event.set_closed_by(closed_by_);
   state_.function(function_).OnDisconnect(
-      std::move(event), [self = shared_from_this()](const grpc::Status& status,
+      std::move(event), [self = shared_from_this()](const grpc::Status&,
                                                     v1::DisconnectResponse&) {
-        if (!status.ok()) {
-          FNGATE_LOG(Warning) << "[conn=" << self->id_ << "] disconnect event not delivered: "
-                              << status.error_code() << " " << status.error_message();
-        }
+        // A lost one is retried, then logged and counted, by FunctionClient.
         // live_ is only read on the strand before disconnect_sent_; this is the last use.
         self->state_.RemoveLive();
       });

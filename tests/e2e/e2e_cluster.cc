@@ -6,7 +6,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "tests/support/http_get.h"
 #include "absl/time/clock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -24,6 +28,7 @@ using test_support::WsTestClient;
 const char* GatewayBinary() { return FNGATE_GATEWAY_BIN; }
 const char* EchoFunctionBinary() { return FNGATE_ECHO_FUNCTION_BIN; }
 const char* ChatFunctionBinary() { return FNGATE_CHAT_FUNCTION_BIN; }
+const char* FaultWorkerBinary() { return FNGATE_FAULT_WORKER_BIN; }
 
 absl::StatusOr<Started> StartAndWaitReady(std::vector<std::string> argv,
                                           const std::vector<std::string>& required_ports) {
@@ -55,6 +60,15 @@ absl::StatusOr<Started> StartEchoWorker(const std::string& name) {
 
 absl::StatusOr<Started> StartChatWorker(const std::string& name) {
   return StartWorker(ChatFunctionBinary(), name);
+}
+
+absl::StatusOr<Started> StartFaultWorker(const std::string& name,
+                                         const std::vector<std::string>& extra,
+                                         const std::string& listen) {
+  std::vector<std::string> argv = {FaultWorkerBinary(), absl::StrCat("--listen=", listen),
+                                   "--log_events", absl::StrCat("--name=", name)};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return StartAndWaitReady(std::move(argv), {"grpc"});
 }
 
 std::string FunctionFlag(const std::string& name, const std::vector<const Started*>& workers) {
@@ -178,6 +192,24 @@ absl::StatusOr<std::string> ConnectAndGetId(WsTestClient& client, const Started&
                                          << disconnect->line << "'";
   }
   return ::testing::AssertionSuccess() << disconnect->line;
+}
+
+absl::StatusOr<double> MetricValue(const Started& gateway, absl::string_view sample) {
+  absl::StatusOr<test_support::HttpResponse> response =
+      test_support::HttpGet("127.0.0.1", gateway.ready.Port("admin"), "/metrics", kIoTimeout);
+  if (!response.ok()) return response.status();
+  if (response->status != 200) {
+    return absl::InternalError(absl::StrCat("/metrics answered ", response->status));
+  }
+  for (absl::string_view line : absl::StrSplit(response->body, '\n')) {
+    if (!absl::ConsumePrefix(&line, sample) || !absl::ConsumePrefix(&line, " ")) continue;
+    double value = 0;
+    if (!absl::SimpleAtod(line, &value)) {
+      return absl::InternalError(absl::StrCat("bad sample value in '", line, "'"));
+    }
+    return value;
+  }
+  return absl::NotFoundError(absl::StrCat("no sample ", sample, " in /metrics"));
 }
 
 absl::Status EnsureFileLimit(rlim_t wanted) {

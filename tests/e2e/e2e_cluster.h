@@ -56,6 +56,8 @@ struct Started {
 const char* GatewayBinary();
 const char* EchoFunctionBinary();
 const char* ChatFunctionBinary();
+// tests/e2e/workers/fault_worker.cc: echo that misbehaves on command (see its header).
+const char* FaultWorkerBinary();
 
 // Starts `argv` and waits for its READY line, which must name every port in `required_ports`.
 absl::StatusOr<Started> StartAndWaitReady(std::vector<std::string> argv,
@@ -65,6 +67,11 @@ absl::StatusOr<Started> StartAndWaitReady(std::vector<std::string> argv,
 // `grpc`.
 absl::StatusOr<Started> StartWorker(const std::string& binary, const std::string& name);
 absl::StatusOr<Started> StartEchoWorker(const std::string& name = "echo");
+// A fault worker listening on `listen` ("127.0.0.1:0", or a port it had before, to restart a
+// replica in place), with --log_events --name=<name> and `extra` flags.
+absl::StatusOr<Started> StartFaultWorker(const std::string& name,
+                                         const std::vector<std::string>& extra = {},
+                                         const std::string& listen = "127.0.0.1:0");
 absl::StatusOr<Started> StartChatWorker(const std::string& name = "chat");
 
 // "--function=<name>=<target>" for the given started workers: one worker gives
@@ -107,6 +114,10 @@ absl::StatusOr<std::string> ConnectAndGetId(test_support::WsTestClient& client,
 ::testing::AssertionResult HasSingleDisconnect(const std::vector<test_support::WorkerEvent>& events,
                                                absl::string_view conn, absl::string_view by,
                                                int code);
+
+// The value of one sample of the gateway's /metrics, e.g.
+// MetricValue(gateway, "fngate_disconnects_lost_total{function=\"echo\"}"). NOT_FOUND if absent.
+absl::StatusOr<double> MetricValue(const Started& gateway, absl::string_view sample);
 
 // Raises the soft RLIMIT_NOFILE to at least `wanted` (capped by the hard limit). Children
 // started afterwards inherit it.
