@@ -92,6 +92,16 @@ void Gateway::Run() {
   for (size_t i = 0; i < state_.function_count(); ++i) {
     state_.function(static_cast<int>(i)).Shutdown(std::chrono::seconds(2));
   }
+  // Every event call now fails at once, so the sessions still owing a disconnect (say, one
+  // whose message was stuck in a worker) get through error and disconnect in a few handler
+  // runs, each reporting a lost disconnect by connection id. Let them, briefly: after
+  // io_.stop() nothing would.
+  for (int i = 0; i < 100 && state_.live() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (state_.live() > 0) {
+    FNGATE_LOG(Warning) << state_.live() << " connections stopped without a disconnect event";
+  }
   // Wait for this last step, so that io_.stop() cannot drop it.
   absl::Notification quiet;
   net::post(strand_, [this, &quiet] {

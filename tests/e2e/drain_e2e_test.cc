@@ -260,6 +260,29 @@ TEST_F(SlowDisconnectDrainTest, GraceRunsOutAndEveryUnconfirmedDisconnectIsNamed
   EXPECT_TRUE(IsOk(worker_->WaitForOutput("EVENT kind=disconnect", kIoTimeout)));
 }
 
+// A connection whose message is stuck in the worker cannot even send its disconnect before
+// the grace runs out; it is reported all the same.
+TEST_F(SlowDisconnectDrainTest, GraceRunsOutWithAMessageStuckInTheWorker) {
+  Start("1500");
+  ASSERT_TRUE(IsOk(conns_[0].client->SendText("sleep:20000", kIoTimeout)));
+  ASSERT_TRUE(IsOk(worker_->WaitForOutput(
+      [&](absl::string_view out) {
+        return test_support::CountWorkerEvents(out, "message", conns_[0].id) == 1;
+      },
+      kEventTimeout)));
+  ASSERT_TRUE(IsOk(gateway_->Signal(SIGTERM)));
+  ExpectEveryClientGot1001();
+  absl::StatusOr<int> exit_code = gateway_->Wait(kExitTimeout);
+  ASSERT_TRUE(IsOk(exit_code)) << gateway_->OutputTail();
+  EXPECT_EQ(*exit_code, 0) << gateway_->OutputTail();
+  const std::string output = gateway_->Output();
+  for (const Connected& c : conns_) {
+    EXPECT_NE(output.find(absl::StrCat("[conn=", c.id, "] disconnect event lost")),
+              std::string::npos)
+        << c.id << "\n" << output;
+  }
+}
+
 TEST_F(SlowDisconnectDrainTest, SecondSignalStopsWithoutWaitingForTheGrace) {
   Start("600000");  // Ten minutes: only the second signal can end it within the test.
   ASSERT_TRUE(IsOk(gateway_->Signal(SIGTERM)));
