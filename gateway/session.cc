@@ -17,6 +17,7 @@
 #include "gateway/connection_id.h"
 #include "gateway/fanout.h"
 #include "gateway/identity.h"
+#include "gateway/handshake.h"
 #include "gateway/url.h"
 
 namespace fngate::gateway {
@@ -110,7 +111,7 @@ void Session::Start() {
 
 void Session::ReadRequest() {
   parser_.emplace();
-  parser_->header_limit(16 * 1024);
+  parser_->header_limit(kMaxRequestHeaderBytes);
   beast::get_lowest_layer(ws_).expires_after(state_.settings().limits.handshake_timeout);
   http::async_read(ws_.next_layer(), http_buffer_, *parser_,
                    beast::bind_front_handler(&Session::OnRequest, shared_from_this()));
@@ -164,9 +165,8 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
 
   v1::ConnectEvent event = NewEvent<v1::ConnectEvent>();
   if (auto it = request_.find(http::field::sec_websocket_protocol); it != request_.end()) {
-    const absl::string_view offered(it->value().data(), it->value().size());
-    for (absl::string_view p : absl::StrSplit(offered, ',', absl::SkipWhitespace())) {
-      event.add_subprotocols(std::string(absl::StripAsciiWhitespace(p)));
+    for (std::string& p : SplitSubprotocols({it->value().data(), it->value().size()})) {
+      event.add_subprotocols(std::move(p));
     }
   }
   std::string request_id = event.request_id();

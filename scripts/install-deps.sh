@@ -21,6 +21,7 @@ readonly PACKAGES=(
   libprotobuf-dev        # Protobuf 3.21 runtime + well-known .proto files
   protobuf-compiler      # protoc
   libboost1.81-dev       # Beast and Asio (header-only parts)
+  libboost-json1.81-dev  # Boost.JSON: parses the envelope protocol's client frames (untrusted)
   libabsl-dev            # Abseil 20220623: Status, StatusOr, strings, synchronization
   libssl-dev             # OpenSSL 3: connection ids, HMAC, TLS
   libgtest-dev           # GoogleTest 1.12

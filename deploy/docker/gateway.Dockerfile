@@ -22,11 +22,12 @@ RUN --mount=type=cache,target=/root/.cache/ccache \
 
 FROM debian:bookworm-slim
 # The Debian 12 packages holding every library `ldd fngate` lists (gRPC 1.51, Protobuf 3.21,
-# Abseil, RE2, c-ares, OpenSSL 3, zlib, yaml-cpp 0.7); libstdc++ and libc are in the base.
+# Abseil, RE2, c-ares, OpenSSL 3, zlib, yaml-cpp 0.7, Boost.JSON 1.81); libstdc++ and libc are
+# in the base.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libre2-9 libc-ares2 \
-      libssl3 zlib1g libjemalloc2 libyaml-cpp0.7 \
+      libssl3 zlib1g libjemalloc2 libyaml-cpp0.7 libboost-json1.81.0 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fngate
 COPY --from=build /out/fngate /usr/local/bin/fngate
