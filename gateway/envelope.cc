@@ -196,7 +196,7 @@ OutboundMessage MessageFrame(const v1::Payload& payload) {
   switch (payload.data_case()) {
     case v1::Payload::kBinary:
       out.data = payload.binary();
-      out.binary = true;
+      out.kind = OutboundMessage::Kind::kBinary;
       return out;
     case v1::Payload::kText:
       out.data.reserve(kPrefix.size() + payload.text().size() + 3);

@@ -60,7 +60,7 @@ TEST(EnvelopeOpenFrameTest, UserIdIsEscaped) {
 
 TEST(EnvelopeMessageFrameTest, JsonIsInlinedAsItIs) {
   const OutboundMessage m = MessageFrame(Json(R"({"a": [1, 2]})"));
-  EXPECT_FALSE(m.binary);
+  EXPECT_FALSE(m.binary());
   EXPECT_EQ(m.data, R"({"type":"message","data":{"a": [1, 2]}})");
   EXPECT_EQ(MustParse(m.data).at("data").at("a").as_array().size(), 2u);
 }
@@ -71,7 +71,7 @@ TEST(EnvelopeMessageFrameTest, EmptyJsonIsNull) {
 
 TEST(EnvelopeMessageFrameTest, TextBecomesAJsonString) {
   const OutboundMessage m = MessageFrame(Text("hi \"you\"\n"));
-  EXPECT_FALSE(m.binary);
+  EXPECT_FALSE(m.binary());
   EXPECT_EQ(m.data, R"({"type":"message","data":"hi \"you\"\n"})");
 }
 
@@ -85,7 +85,7 @@ TEST(EnvelopeMessageFrameTest, BinaryStaysBinaryAndUnwrapped) {
   v1::Payload p;
   p.set_binary(std::string("\x00\xFF{", 3));
   const OutboundMessage m = MessageFrame(p);
-  EXPECT_TRUE(m.binary);
+  EXPECT_TRUE(m.binary());
   EXPECT_EQ(m.data, std::string("\x00\xFF{", 3));
 }
 
