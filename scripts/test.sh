@@ -3,6 +3,7 @@
 #
 #   bash scripts/test.sh                 # the whole suite (what CI runs)
 #   bash scripts/test.sh -L e2e          # extra arguments go to ctest (-R regex, -L label, ...)
+#   bash scripts/test.sh -L soak         # the soak smoke run, left out by default
 #
 # Exits with ctest's exit code. Each test has a timeout set in CMake (fngate_cc_test); a test
 # without one gets 300 s here. A tree with no tests at all fails rather than passing silently.
@@ -19,6 +20,9 @@ build_start=${SECONDS}
 bash scripts/build.sh
 build_seconds=$((SECONDS - build_start))
 
+# The soak run's smoke test (label soak, ~20 s of load and chaos) is left out unless asked
+# for: bash scripts/test.sh -L soak.
+if (( $# == 0 )); then set -- -LE soak; fi
 test_start=${SECONDS}
 ctest_status=0
 ctest --test-dir "${build_dir}" --output-on-failure -j2 --timeout 300 --no-tests=error "$@" ||

@@ -56,8 +56,11 @@ void WsLoadConnection::Start(const tcp::endpoint& server,
   pending_.append("GET ").append(target).append(" HTTP/1.1\r\nHost: ").append(host_header);
   pending_.append(
       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-      "User-Agent: fngate_load\r\n\r\n");
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n");
+  if (!subprotocol.empty()) {
+    pending_.append("Sec-WebSocket-Protocol: ").append(subprotocol).append("\r\n");
+  }
+  pending_.append("User-Agent: fngate_load\r\n\r\n");
   boost::system::error_code ec;
   socket_.open(tcp::v4(), ec);
   if (!ec && source.has_value()) {
@@ -200,6 +203,9 @@ bool WsLoadConnection::HandleFrame(bool fin, uint8_t opcode, char* payload, std:
     case kOpClose:
       close_received_ = true;
       if (!close_sent_) {  // The server started it: answer with its code, then wait for EOF.
+        close_code_ = size >= 2 ? (static_cast<uint8_t>(payload[0]) << 8) |
+                                      static_cast<uint8_t>(payload[1])
+                                : 1005;
         close_sent_ = true;
         AppendFrame(kOpClose, {payload, size >= 2 ? std::size_t{2} : std::size_t{0}});
         Flush();

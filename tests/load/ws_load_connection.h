@@ -84,9 +84,14 @@ class WsLoadConnection : public std::enable_shared_from_this<WsLoadConnection> {
   // HTTP status of a refused upgrade (0 if none was read).
   int http_status() const { return http_status_; }
 
+  // The close code of a close the server started (1005 without one); 0 otherwise.
+  int close_code() const { return close_code_; }
+
   // Free for the scenario: e.g. the connection id the server sent first.
   std::string tag;
   bool ready = false;
+  // Offered in Sec-WebSocket-Protocol when not empty. Set before Start().
+  std::string subprotocol;
 
  private:
   enum class State { kConnecting, kUpgrading, kOpen, kClosing, kClosed };
@@ -120,6 +125,7 @@ class WsLoadConnection : public std::enable_shared_from_this<WsLoadConnection> {
   bool close_sent_ = false;
   bool close_received_ = false;
   int http_status_ = 0;
+  int close_code_ = 0;
   uint8_t mask_[4];
   uint64_t mask64_;
 };
