@@ -23,6 +23,7 @@ readonly PACKAGES=(
   libboost1.81-dev       # Beast and Asio (header-only parts)
   libabsl-dev            # Abseil 20220623: Status, StatusOr, strings, synchronization
   libssl-dev             # OpenSSL 3: connection ids, HMAC, TLS
+  openssl                # the openssl command: tests make throw-away CAs and certificates
   libgtest-dev           # GoogleTest 1.12
   libgmock-dev           # GoogleMock 1.12
   libyaml-cpp-dev        # yaml-cpp 0.7: the config file

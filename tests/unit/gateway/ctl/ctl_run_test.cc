@@ -1,8 +1,13 @@
 // fngatectl's calls against an in-process fake GatewayControl on 127.0.0.1 (real gRPC): the
 // bearer token travels as metadata, list follows pages, failures print the gRPC code name and
-// exit 1, usage errors exit 2 without a call. The real gateway: tests/e2e/fngatectl_e2e_test.cc.
+// exit 1, usage errors exit 2 without a call, TLS and mutual TLS reach a server that requires
+// them. The real gateway: tests/e2e/fngatectl_e2e_test.cc.
 #include "gateway/ctl/ctl_run.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -12,16 +17,19 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "fngate/v1/control.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "grpcpp/server_context.h"
 #include "gtest/gtest.h"
+#include "tests/support/subprocess.h"
 
 namespace fngate::ctl {
 namespace {
@@ -29,6 +37,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::StartsWith;
 
 // Answers Send with delivered = number of connection ids, the ids starting with "gone" listed
 // as gone; ListConnections from a table of `rows` ids, paged by page_size with the next id as
@@ -227,6 +236,128 @@ TEST_F(CtlRunTest, ListAllStopsWhenTheGatewayRepeatsAToken) {
   fake_.stuck_token = true;
   EXPECT_EQ(Run({"list", "--all"}), kExitCallFailed);
   EXPECT_THAT(err_.str(), HasSubstr("keeps answering with more pages"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS: a fake service that requires a client certificate, with a throw-away CA made by the
+// openssl command for each test.
+
+// Runs `openssl args...`; the result says what it printed if it did not exit 0.
+::testing::AssertionResult OpenSsl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"/usr/bin/openssl"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  absl::StatusOr<std::unique_ptr<test_support::Subprocess>> process =
+      test_support::Subprocess::Start(argv);
+  if (!process.ok()) return ::testing::AssertionFailure() << process.status();
+  absl::StatusOr<int> code = (*process)->Wait(absl::Seconds(30));
+  if (!code.ok() || *code != 0) {
+    return ::testing::AssertionFailure() << "openssl " << absl::StrJoin(args, " ") << ": "
+                                         << (code.ok() ? absl::StrCat("exit ", *code)
+                                                       : code.status().ToString())
+                                         << "\n" << (*process)->Output();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+class CtlTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/ctl_tls_", ::getpid());
+    std::filesystem::remove_all(dir_);
+    ASSERT_TRUE(std::filesystem::create_directories(dir_)) << dir_;
+    // A CA, and a server and a client certificate it signed. The server's names: gw.test only,
+    // so a client must ask for that name (--tls-server-name) when it dials 127.0.0.1.
+    ASSERT_TRUE(OpenSsl({"req", "-x509", "-newkey", "ec", "-pkeyopt",
+                         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", Path("ca.key"),
+                         "-out", Path("ca.pem"), "-days", "2", "-subj", "/CN=fngate test CA"}));
+    std::ofstream(Path("server.ext")) << "subjectAltName=DNS:gw.test\n";
+    std::ofstream(Path("client.ext")) << "extendedKeyUsage=clientAuth\n";
+    for (const std::string name : {"server", "client"}) {
+      ASSERT_TRUE(OpenSsl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                           "-nodes", "-keyout", Path(name + ".key"), "-out", Path(name + ".csr"),
+                           "-subj", "/CN=" + name}));
+      ASSERT_TRUE(OpenSsl({"x509", "-req", "-in", Path(name + ".csr"), "-CA", Path("ca.pem"),
+                           "-CAkey", Path("ca.key"), "-CAcreateserial", "-days", "2", "-extfile",
+                           Path(name + ".ext"), "-out", Path(name + ".pem")}));
+    }
+
+    grpc::SslServerCredentialsOptions options(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    options.pem_root_certs = ReadAll(Path("ca.pem"));
+    options.pem_key_cert_pairs.push_back({ReadAll(Path("server.key")), ReadAll(Path("server.pem"))});
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(options), &port);
+    builder.RegisterService(&fake_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    address_ = absl::StrCat("127.0.0.1:", port);
+  }
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  std::string Path(const std::string& name) const { return absl::StrCat(dir_, "/", name); }
+
+  int Run(std::vector<std::string> args) {
+    out_.str("");
+    err_.str("");
+    for (std::string flag : {"--control=" + address_, std::string("--timeout=10s")}) {
+      args.insert(args.begin(), flag);
+    }
+    return RunFngatectl(args, Environment{}, out_, err_);
+  }
+
+  FakeControl fake_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string dir_;
+  std::string address_;
+  std::ostringstream out_;
+  std::ostringstream err_;
+};
+
+TEST_F(CtlTlsTest, MutualTlsWithTheRightNameWorks) {
+  ASSERT_EQ(Run({"--tls-ca", Path("ca.pem"), "--tls-cert", Path("client.pem"), "--tls-key",
+                 Path("client.key"), "--tls-server-name", "gw.test", "--token", "t",
+                 "send", "--conn", "a", "over tls"}),
+            kExitOk)
+      << err_.str();
+  EXPECT_EQ(out_.str(), "delivered 1\n");
+  EXPECT_THAT(fake_.Authorizations(), ElementsAre("Bearer t"));
+}
+
+TEST_F(CtlTlsTest, WithoutAClientCertificateTheCallFails) {
+  EXPECT_EQ(Run({"--tls-ca", Path("ca.pem"), "--tls-server-name", "gw.test", "send", "--conn",
+                 "a", "x"}),
+            kExitCallFailed);
+  // With TLS 1.3 the server's refusal may reach the client after it sent the call; what
+  // matters is that the call failed and the service never ran it.
+  EXPECT_THAT(err_.str(), StartsWith("fngatectl: "));
+  EXPECT_THAT(fake_.Authorizations(), IsEmpty());
+}
+
+TEST_F(CtlTlsTest, AServerWithAnotherNameIsRefused) {
+  EXPECT_EQ(Run({"--tls-ca", Path("ca.pem"), "--tls-cert", Path("client.pem"), "--tls-key",
+                 Path("client.key"), "--tls-server-name", "other.test", "send", "--conn", "a",
+                 "x"}),
+            kExitCallFailed);
+  EXPECT_THAT(err_.str(), HasSubstr("fngatectl: UNAVAILABLE"));
+  EXPECT_THAT(fake_.Authorizations(), IsEmpty());
+}
+
+TEST_F(CtlTlsTest, PlaintextToATlsPortFails) {
+  EXPECT_EQ(Run({"send", "--conn", "a", "x"}), kExitCallFailed);
+  EXPECT_THAT(err_.str(), HasSubstr("fngatectl: UNAVAILABLE"));
+  EXPECT_THAT(fake_.Authorizations(), IsEmpty());
 }
 
 }  // namespace
