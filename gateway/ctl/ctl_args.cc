@@ -1,6 +1,5 @@
 #include "gateway/ctl/ctl_args.h"
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -77,7 +76,7 @@ const std::vector<Flag>& TargetFlags() {
 struct CommandSpec {
   const char* name;
   Command command;
-  bool target;           // Takes TargetFlags().
+  bool target;        // Takes TargetFlags().
   const char* usage;  // The synopsis after "fngatectl NAME".
   int max_operands;   // Positional arguments it takes (TEXT, ID).
   const char* summary;
@@ -86,17 +85,27 @@ struct CommandSpec {
 
 const std::vector<CommandSpec>& Commands() {
   static const std::vector<CommandSpec> commands = {
-      {"send", Command::kSend, true, "TARGET (TEXT | --binary-file PATH | --json JSON)", 1,
+      {"send",
+       Command::kSend,
+       true,
+       "TARGET (TEXT | --binary-file PATH | --json JSON)",
+       1,
        "Send a message to the targets: TEXT as a text frame, a file's bytes as a binary\n"
        "frame, or a JSON value as a text frame. Prints how many connections took it and\n"
        "which of the named ids were gone or overflowing.",
        {{"binary-file", Kind::kValue, "PATH", "send the file's bytes as a binary frame"},
         {"json", Kind::kValue, "JSON", "send this JSON value (checked here) as a text frame"}}},
-      {"close", Command::kClose, true, "TARGET [--code N] [--reason TEXT]", 0,
+      {"close",
+       Command::kClose,
+       true,
+       "TARGET [--code N] [--reason TEXT]",
+       0,
        "Close the targets, after what is already queued to them.",
        {{"code", Kind::kValue, "N", "close code: 1000 (default), 1001-1003, 1007-1014, 3000-4999"},
         {"reason", Kind::kValue, "TEXT", "close reason, at most 123 bytes"}}},
-      {"emit", Command::kEmit, true,
+      {"emit",
+       Command::kEmit,
+       true,
        "TARGET --name NAME [--data JSON]\n"
        "        [--close [--code N] [--reason TEXT]]",
        0,
@@ -107,17 +116,32 @@ const std::vector<CommandSpec>& Commands() {
         {"close", Kind::kBool, "", "close each target after the event"},
         {"code", Kind::kValue, "N", "with --close: the close code (default 1000)"},
         {"reason", Kind::kValue, "TEXT", "with --close: the close reason (at most 123 bytes)"}}},
-      {"force-logout", Command::kForceLogout, true,
-       "TARGET [--data JSON] [--code N] [--reason TEXT]", 0,
+      {"force-logout",
+       Command::kForceLogout,
+       true,
+       "TARGET [--data JSON] [--code N] [--reason TEXT]",
+       0,
        "Emit the forceLogout event to the targets, then close them.",
        {{"data", Kind::kValue, "JSON", "event data, a JSON value (default null)"},
         {"code", Kind::kValue, "N", "close code (default 1000)"},
         {"reason", Kind::kValue, "TEXT", "close reason (at most 123 bytes)"}}},
-      {"join", Command::kJoin, true, "TARGET --join GROUP...", 0, "Add the targets to groups.",
+      {"join",
+       Command::kJoin,
+       true,
+       "TARGET --join GROUP...",
+       0,
+       "Add the targets to groups.",
        {{"join", Kind::kRepeated, "GROUP", "group to join (required; repeatable)"}}},
-      {"leave", Command::kLeave, true, "TARGET --leave GROUP...", 0, "Take the targets out of groups.",
+      {"leave",
+       Command::kLeave,
+       true,
+       "TARGET --leave GROUP...",
+       0,
+       "Take the targets out of groups.",
        {{"leave", Kind::kRepeated, "GROUP", "group to leave (required; repeatable)"}}},
-      {"bind", Command::kBind, true,
+      {"bind",
+       Command::kBind,
+       true,
        "TARGET [--set-user ID] [--set-app ID] [--set-channel NAME]\n"
        "        [--set-device ID] [--set-meta KEY=VALUE]...",
        0,
@@ -130,7 +154,9 @@ const std::vector<CommandSpec>& Commands() {
         {"set-meta", Kind::kRepeated, "KEY=VALUE",
          "merge into the metadata; KEY= removes the key (repeatable)"}}},
       {"get", Command::kGet, false, "ID", 1, "Show one connection of the online table.", {}},
-      {"list", Command::kList, false,
+      {"list",
+       Command::kList,
+       false,
        "[--function NAME] [--user-id ID] [--group NAME] [--app ID]\n"
        "        [--channel NAME] [--page-size N] [--page-token TOKEN] [--all]",
        0,
@@ -144,7 +170,9 @@ const std::vector<CommandSpec>& Commands() {
         {"page-size", Kind::kValue, "N", "rows per page, 1-1000 (default 100)"},
         {"page-token", Kind::kValue, "TOKEN", "continue after a previous page"},
         {"all", Kind::kBool, "", "follow the pages to the end"}}},
-      {"sign-url", Command::kSignUrl, false,
+      {"sign-url",
+       Command::kSignUrl,
+       false,
        "--function NAME [--query KEY=VALUE]... [--user-id ID]\n"
        "        [--ttl DURATION]",
        0,
@@ -251,20 +279,23 @@ struct ParsedArgs {
   }
 };
 
-// The flag table entry for `name` in `spec` (null: before the command, globals only).
-const Flag* FindFlag(const CommandSpec* spec, absl::string_view name) {
+// Every flag `spec` takes, its own first (null: before the command, the global ones).
+std::vector<const Flag*> FlagsOf(const CommandSpec* spec) {
+  std::vector<const Flag*> flags;
   if (spec != nullptr) {
-    for (const Flag& flag : spec->flags) {
-      if (name == flag.name) return &flag;
-    }
+    for (const Flag& flag : spec->flags) flags.push_back(&flag);
     if (spec->target) {
-      for (const Flag& flag : TargetFlags()) {
-        if (name == flag.name) return &flag;
-      }
+      for (const Flag& flag : TargetFlags()) flags.push_back(&flag);
     }
   }
-  for (const Flag& flag : GlobalFlags()) {
-    if (name == flag.name) return &flag;
+  for (const Flag& flag : GlobalFlags()) flags.push_back(&flag);
+  return flags;
+}
+
+// The first flag named `name`: in send, its own --json (the payload) hides the global one.
+const Flag* FindFlag(const CommandSpec* spec, absl::string_view name) {
+  for (const Flag* flag : FlagsOf(spec)) {
+    if (name == flag->name) return flag;
   }
   return nullptr;
 }
@@ -272,15 +303,7 @@ const Flag* FindFlag(const CommandSpec* spec, absl::string_view name) {
 // "unknown flag --user (did you mean --user-id?)": a known flag that starts or ends with it.
 std::string UnknownFlag(const CommandSpec* spec, absl::string_view name) {
   std::string message = absl::StrCat("unknown flag --", name);
-  std::vector<const Flag*> all;
-  if (spec != nullptr) {
-    for (const Flag& flag : spec->flags) all.push_back(&flag);
-    if (spec->target) {
-      for (const Flag& flag : TargetFlags()) all.push_back(&flag);
-    }
-  }
-  for (const Flag& flag : GlobalFlags()) all.push_back(&flag);
-  for (const Flag* flag : all) {
+  for (const Flag* flag : FlagsOf(spec)) {
     if (!name.empty() && (absl::StartsWith(flag->name, name) || absl::EndsWith(flag->name, name))) {
       absl::StrAppend(&message, " (did you mean --", flag->name, "?)");
       break;
@@ -321,15 +344,14 @@ absl::Status ParseFlags(const std::vector<std::string>& args, size_t begin, cons
     } else if (arg == "-h") {
       name = "help";
     } else if (!absl::StartsWith(arg, "--")) {
-      return UsageError(where, absl::StrCat("unknown flag ", arg,
-                                            " (a value starting with - goes after --)"));
+      return UsageError(
+          where, absl::StrCat("unknown flag ", arg, " (a value starting with - goes after --)"));
     } else {
       absl::string_view body = absl::string_view(arg).substr(2);
       size_t eq = body.find('=');
       name = std::string(body.substr(0, eq));
       if (eq != absl::string_view::npos) value = std::string(body.substr(eq + 1));
     }
-    // The command's flags first: in send, --json is the payload, not the global flag.
     const Flag* flag = FindFlag(spec, name);
     if (flag == nullptr) return UsageError(where, UnknownFlag(spec, name));
     if (flag->kind == Kind::kBool) {
@@ -341,12 +363,13 @@ absl::Status ParseFlags(const std::vector<std::string>& args, size_t begin, cons
     if (!value.has_value()) {
       if (i + 1 >= args.size() || IsFlagWord(args[i + 1])) {
         if (spec != nullptr && spec->command == Command::kSend && name == "json") {
-          return UsageError(where, "--json needs a value: in send it is the JSON payload (for "
-                                   "JSON output use --output=json)");
+          return UsageError(where,
+                            "--json needs a value: in send it is the JSON payload (for "
+                            "JSON output use --output=json)");
         }
-        return UsageError(where, absl::StrCat("--", name, " needs a value (", flag->value_name,
-                                              "; a value starting with - goes as --", name,
-                                              "=VALUE)"));
+        return UsageError(where,
+                          absl::StrCat("--", name, " needs a value (", flag->value_name,
+                                       "; a value starting with - goes as --", name, "=VALUE)"));
       }
       value = args[++i];
     }
@@ -368,8 +391,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& where, const std::string
   if (path.empty()) return UsageError(where, absl::StrCat("--", flag, ": empty path"));
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return UsageError(where, absl::StrCat("--", flag, ": cannot read ", path, ": ",
-                                     std::strerror(errno)));
+    return UsageError(where,
+                      absl::StrCat("--", flag, ": cannot read ", path, ": ", std::strerror(errno)));
   }
   std::ostringstream contents;
   contents << in.rdbuf();
@@ -377,8 +400,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& where, const std::string
   return contents.str();
 }
 
-absl::Status CheckJson(const std::string& where, const std::string& flag,
-                       const std::string& json) {
+absl::Status CheckJson(const std::string& where, const std::string& flag, const std::string& json) {
   google::protobuf::Value value;
   google::protobuf::util::Status status = google::protobuf::util::JsonStringToMessage(json, &value);
   if (!status.ok()) {
@@ -398,8 +420,8 @@ absl::StatusOr<int> ParseCloseCode(const std::string& where, const std::string& 
   }
   if (!gateway::IsSendableCloseCode(code)) {
     return UsageError(where, absl::StrCat("--code: ", code,
-                                     " is not a close code a server may send (1000-1003, "
-                                     "1007-1014, 3000-4999)"));
+                                          " is not a close code a server may send (1000-1003, "
+                                          "1007-1014, 3000-4999)"));
   }
   return code;
 }
@@ -407,7 +429,7 @@ absl::StatusOr<int> ParseCloseCode(const std::string& where, const std::string& 
 absl::Status CheckReason(const std::string& where, const std::string& reason) {
   if (reason.size() > gateway::kMaxCloseReasonBytes) {
     return UsageError(where, absl::StrCat("--reason: at most ", gateway::kMaxCloseReasonBytes,
-                                     " bytes, got ", reason.size()));
+                                          " bytes, got ", reason.size()));
   }
   return absl::OkStatus();
 }
@@ -421,7 +443,7 @@ absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& where, const
     duration = absl::Seconds(seconds);
   } else if (!absl::ParseDuration(text, &duration)) {
     return UsageError(where, absl::StrCat("--", flag, ": '", text,
-                                     "' is not a duration (like 30s, 500ms, 2m, 1h)"));
+                                          "' is not a duration (like 30s, 500ms, 2m, 1h)"));
   }
   if (duration <= absl::ZeroDuration()) {
     return UsageError(where, absl::StrCat("--", flag, ": must be positive, got '", text, "'"));
@@ -474,7 +496,7 @@ absl::Status BuildConnection(const std::string& where, const ParsedArgs& parsed,
   connection.address = parsed.Get("control").value_or(env.control.value_or(kDefaultControlAddress));
   if (connection.address.empty()) {
     return UsageError(where, parsed.Has("control") ? "--control: empty address"
-                                              : "FNGATE_CONTROL is set but empty");
+                                                   : "FNGATE_CONTROL is set but empty");
   }
 
   if (parsed.Has("token") && parsed.Has("token-file")) {
@@ -491,14 +513,16 @@ absl::Status BuildConnection(const std::string& where, const ParsedArgs& parsed,
     // Files usually end with a newline; it is not part of the token.
     connection.token = std::string(absl::StripAsciiWhitespace(*contents));
     token_source = "--token-file";
-    if (connection.token.empty()) return UsageError(where, absl::StrCat("--token-file: ", *path, " is empty"));
+    if (connection.token.empty())
+      return UsageError(where, absl::StrCat("--token-file: ", *path, " is empty"));
   } else if (env.token.has_value()) {
     connection.token = *env.token;
   }
   for (char c : connection.token) {
     if (c < 0x21 || c > 0x7e) {
-      return UsageError(where, absl::StrCat(token_source,
-                                       ": the token may hold only printable ASCII without spaces"));
+      return UsageError(
+          where,
+          absl::StrCat(token_source, ": the token may hold only printable ASCII without spaces"));
     }
   }
 
@@ -513,7 +537,8 @@ absl::Status BuildConnection(const std::string& where, const ParsedArgs& parsed,
     if (!path.has_value()) continue;
     absl::StatusOr<std::string> contents = ReadFile(where, file.flag, *path);
     if (!contents.ok()) return contents.status();
-    if (contents->empty()) return UsageError(where, absl::StrCat("--", file.flag, ": ", *path, " is empty"));
+    if (contents->empty())
+      return UsageError(where, absl::StrCat("--", file.flag, ": ", *path, " is empty"));
     *file.pem = *std::move(contents);
     connection.tls = true;
   }
@@ -538,7 +563,8 @@ absl::Status BuildOutput(const std::string& where, Command command, const Parsed
                          Invocation& invocation) {
   const bool json_alias = parsed.Has(kJsonOutput);
   std::optional<std::string> output = parsed.Get("output");
-  if (json_alias && output.has_value()) return UsageError(where, "give --output or --json, not both");
+  if (json_alias && output.has_value())
+    return UsageError(where, "give --output or --json, not both");
   if (json_alias) output = "json";
   if (!output.has_value() || *output == "text") {
     invocation.output = OutputFormat::kText;
@@ -550,16 +576,19 @@ absl::Status BuildOutput(const std::string& where, Command command, const Parsed
     return UsageError(where, "--output: json-array is for list only; use json");
   } else {
     return UsageError(where, absl::StrCat("--output: '", *output, "' is not text, json",
-                                     command == Command::kList ? " or json-array" : ""));
+                                          command == Command::kList ? " or json-array" : ""));
   }
   return absl::OkStatus();
 }
 
 absl::Status BuildTarget(const std::string& where, const ParsedArgs& parsed, v1::Target* target) {
-  if (absl::Status s = AddAll(where, "conn", parsed, target->mutable_connection_ids()); !s.ok()) return s;
-  if (absl::Status s = AddAll(where, "user-id", parsed, target->mutable_user_ids()); !s.ok()) return s;
+  if (absl::Status s = AddAll(where, "conn", parsed, target->mutable_connection_ids()); !s.ok())
+    return s;
+  if (absl::Status s = AddAll(where, "user-id", parsed, target->mutable_user_ids()); !s.ok())
+    return s;
   if (absl::Status s = AddAll(where, "group", parsed, target->mutable_groups()); !s.ok()) return s;
-  if (absl::Status s = AddAll(where, "function", parsed, target->mutable_functions()); !s.ok()) return s;
+  if (absl::Status s = AddAll(where, "function", parsed, target->mutable_functions()); !s.ok())
+    return s;
   if (absl::Status s = AddAll(where, "exclude", parsed, target->mutable_exclude_connection_ids());
       !s.ok()) {
     return s;
@@ -575,11 +604,11 @@ absl::Status BuildTarget(const std::string& where, const ParsedArgs& parsed, v1:
       target->set_channel(*value);
     }
   }
-  if (target->connection_ids().empty() && target->user_ids().empty() &&
-      target->groups().empty() && !target->all()) {
+  if (target->connection_ids().empty() && target->user_ids().empty() && target->groups().empty() &&
+      !target->all()) {
     return UsageError(where,
-                 "no target: give --conn, --user-id, --group or --all (--function, --app, "
-                 "--channel and --exclude only narrow a target)");
+                      "no target: give --conn, --user-id, --group or --all (--function, --app, "
+                      "--channel and --exclude only narrow a target)");
   }
   return absl::OkStatus();
 }
@@ -602,11 +631,13 @@ absl::Status BuildClose(const std::string& where, const ParsedArgs& parsed, int*
 // ---------------------------------------------------------------------------------------------
 // Commands.
 
-absl::Status BuildSend(const std::string& where, const ParsedArgs& parsed, v1::SendRequest& request) {
+absl::Status BuildSend(const std::string& where, const ParsedArgs& parsed,
+                       v1::SendRequest& request) {
   if (absl::Status s = BuildTarget(where, parsed, request.mutable_target()); !s.ok()) return s;
-  const int sources = static_cast<int>(parsed.operands.size()) + parsed.Has("binary-file") +
-                      parsed.Has("json");
-  if (sources == 0) return UsageError(where, "nothing to send: give TEXT, --binary-file PATH or --json JSON");
+  const int sources =
+      static_cast<int>(parsed.operands.size()) + parsed.Has("binary-file") + parsed.Has("json");
+  if (sources == 0)
+    return UsageError(where, "nothing to send: give TEXT, --binary-file PATH or --json JSON");
   if (sources > 1) return UsageError(where, "give only one of TEXT, --binary-file and --json");
   v1::Payload* payload = request.mutable_payload();
   if (!parsed.operands.empty()) {
@@ -668,28 +699,31 @@ absl::Status BuildGroups(const std::string& where, const char* flag, const Parse
                          v1::GroupsRequest& request) {
   if (absl::Status s = BuildTarget(where, parsed, request.mutable_target()); !s.ok()) return s;
   if (!parsed.Has(flag)) {
-    return UsageError(where, absl::StrCat("--", flag, " GROUP is required (repeat it for several)"));
+    return UsageError(where,
+                      absl::StrCat("--", flag, " GROUP is required (repeat it for several)"));
   }
   return AddAll(where, flag, parsed, request.mutable_groups());
 }
 
-absl::Status BuildBind(const std::string& where, const ParsedArgs& parsed, v1::BindRequest& request) {
+absl::Status BuildBind(const std::string& where, const ParsedArgs& parsed,
+                       v1::BindRequest& request) {
   if (absl::Status s = BuildTarget(where, parsed, request.mutable_target()); !s.ok()) return s;
   v1::Identity* identity = request.mutable_identity();
   if (std::optional<std::string> v = parsed.Get("set-user")) identity->set_user_id(*v);
   if (std::optional<std::string> v = parsed.Get("set-app")) identity->set_app_id(*v);
   if (std::optional<std::string> v = parsed.Get("set-channel")) identity->set_channel(*v);
   if (std::optional<std::string> v = parsed.Get("set-device")) identity->set_device_id(*v);
-  if (absl::Status s = ParsePairs(where, "set-meta", parsed.GetAll("set-meta"),
-                                  identity->mutable_metadata());
+  if (absl::Status s =
+          ParsePairs(where, "set-meta", parsed.GetAll("set-meta"), identity->mutable_metadata());
       !s.ok()) {
     return s;
   }
   if (!identity->has_user_id() && !identity->has_app_id() && !identity->has_channel() &&
       !identity->has_device_id() && identity->metadata().empty()) {
-    return UsageError(where,
-                 "nothing to change: give --set-user, --set-app, --set-channel, --set-device or "
-                 "--set-meta");
+    return UsageError(
+        where,
+        "nothing to change: give --set-user, --set-app, --set-channel, --set-device or "
+        "--set-meta");
   }
   return absl::OkStatus();
 }
@@ -722,7 +756,8 @@ absl::Status BuildList(const std::string& where, const ParsedArgs& parsed,
   if (std::optional<std::string> text = parsed.Get("page-size")) {
     int size = 0;
     if (!absl::SimpleAtoi(*text, &size) || size < 1 || size > 1000) {
-      return UsageError(where, absl::StrCat("--page-size: '", *text, "' is not a number from 1 to 1000"));
+      return UsageError(where,
+                        absl::StrCat("--page-size: '", *text, "' is not a number from 1 to 1000"));
     }
     request.set_page_size(size);
   }
@@ -748,7 +783,8 @@ absl::Status BuildSignUrl(const std::string& where, const ParsedArgs& parsed,
     absl::StatusOr<absl::Duration> ttl = ParseDurationFlag(where, "ttl", *text);
     if (!ttl.ok()) return ttl.status();
     if (*ttl < absl::Seconds(1) || *ttl != absl::Seconds(absl::ToInt64Seconds(*ttl))) {
-      return UsageError(where, absl::StrCat("--ttl: '", *text, "' is not a whole number of seconds"));
+      return UsageError(where,
+                        absl::StrCat("--ttl: '", *text, "' is not a whole number of seconds"));
     }
     if (absl::ToInt64Seconds(*ttl) > UINT32_MAX) {
       return UsageError(where, absl::StrCat("--ttl: '", *text, "' is too long"));
@@ -758,7 +794,8 @@ absl::Status BuildSignUrl(const std::string& where, const ParsedArgs& parsed,
   return absl::OkStatus();
 }
 
-absl::Status BuildRequest(const CommandSpec& spec, const ParsedArgs& parsed, Invocation& invocation) {
+absl::Status BuildRequest(const CommandSpec& spec, const ParsedArgs& parsed,
+                          Invocation& invocation) {
   const std::string where = spec.name;
   switch (spec.command) {
     case Command::kSend:
@@ -831,7 +868,7 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
     const CommandSpec* spec = FindCommand(args[command_index + 1]);
     if (spec == nullptr) {
       return UsageError("", absl::StrCat("unknown command '", args[command_index + 1],
-                                    "'; commands: ", CommandNames()));
+                                         "'; commands: ", CommandNames()));
     }
     return Help(CommandHelp(*spec));
   }
@@ -843,17 +880,19 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
   for (size_t i = command_index + 1; i < args.size() && args[i] != "--"; ++i) {
     if (args[i] == "--help" || args[i] == "-h") return Help(CommandHelp(*spec));
   }
-  if (absl::Status s = ParseFlags(args, command_index + 1, spec, parsed, nullptr); !s.ok()) return s;
+  if (absl::Status s = ParseFlags(args, command_index + 1, spec, parsed, nullptr); !s.ok())
+    return s;
   if (parsed.operands.size() > static_cast<size_t>(spec->max_operands)) {
-    return UsageError(spec->name,
-                      absl::StrCat("unexpected argument '", parsed.operands[spec->max_operands], "'",
-                                   spec->max_operands > 0 ? " (quote a value that has spaces)" : ""));
+    return UsageError(
+        spec->name, absl::StrCat("unexpected argument '", parsed.operands[spec->max_operands], "'",
+                                 spec->max_operands > 0 ? " (quote a value that has spaces)" : ""));
   }
 
   Invocation invocation;
   invocation.command = spec->command;
   if (absl::Status s = BuildConnection(spec->name, parsed, env, invocation); !s.ok()) return s;
-  if (absl::Status s = BuildOutput(spec->name, spec->command, parsed, invocation); !s.ok()) return s;
+  if (absl::Status s = BuildOutput(spec->name, spec->command, parsed, invocation); !s.ok())
+    return s;
   if (absl::Status s = BuildRequest(*spec, parsed, invocation); !s.ok()) return s;
   return invocation;
 }

@@ -17,7 +17,8 @@ std::string OrDash(const std::string& value) { return value.empty() ? "-" : valu
 
 std::string FormatTimestamp(const google::protobuf::Timestamp& timestamp) {
   if (timestamp.seconds() == 0 && timestamp.nanos() == 0) return "-";
-  absl::Time time = absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
+  absl::Time time =
+      absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone());
 }
 
@@ -68,8 +69,8 @@ std::string DescribeConnection(const v1::ConnectionInfo& info) {
 
 std::string ConnectionTable(const std::vector<v1::ConnectionInfo>& rows) {
   std::vector<std::vector<std::string>> cells = {{"CONNECTION", "FUNCTION", "USER", "APP",
-                                                  "CHANNEL", "GROUPS", "CLIENT", "CONNECTED",
-                                                  "IN", "OUT"}};
+                                                  "CHANNEL", "GROUPS", "CLIENT", "CONNECTED", "IN",
+                                                  "OUT"}};
   for (const v1::ConnectionInfo& info : rows) {
     const v1::ConnectionContext& c = info.connection();
     cells.push_back({OrDash(c.connection_id()), OrDash(c.function()), OrDash(c.user_id()),

@@ -27,7 +27,8 @@ void PrepareContext(const ConnectionOptions& options, grpc::ClientContext& conte
 }
 
 int CallFailed(const grpc::Status& status, std::ostream& err) {
-  err << "fngatectl: " << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
+  err << "fngatectl: "
+      << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
   if (!status.error_message().empty()) err << ": " << status.error_message();
   err << "\n";
   return kExitCallFailed;
@@ -66,8 +67,8 @@ int List(const Invocation& invocation, v1::GatewayControl::StubInterface& stub, 
   int exit_code = kExitOk;
   for (int page = 0;; ++page) {
     v1::ListConnectionsResponse response;
-    grpc::Status status =
-        Call(invocation, stub, &v1::GatewayControl::StubInterface::ListConnections, request, &response);
+    grpc::Status status = Call(
+        invocation, stub, &v1::GatewayControl::StubInterface::ListConnections, request, &response);
     if (!status.ok()) return CallFailed(status, err);
     for (v1::ConnectionInfo& info : *response.mutable_connections()) {
       if (invocation.output != OutputFormat::kJson) {
@@ -148,7 +149,8 @@ int Execute(const Invocation& invocation, v1::GatewayControl::StubInterface& stu
       if (!status.ok()) break;
       return Print(invocation, r,
                    Summary("delivered", r.delivered(), r.gone_connection_ids(),
-                           r.overflowed_connection_ids()) + "\n",
+                           r.overflowed_connection_ids()) +
+                       "\n",
                    out, err);
     }
     case Command::kClose: {
@@ -165,7 +167,8 @@ int Execute(const Invocation& invocation, v1::GatewayControl::StubInterface& stu
       if (!status.ok()) break;
       return Print(invocation, r,
                    Summary("delivered", r.delivered(), r.gone_connection_ids(),
-                           r.overflowed_connection_ids()) + "\n",
+                           r.overflowed_connection_ids()) +
+                       "\n",
                    out, err);
     }
     case Command::kJoin:

@@ -52,7 +52,9 @@ struct CtlResult {
 };
 
 std::ostream& operator<<(std::ostream& os, const CtlResult& result) {
-  return os << "exit " << result.exit_code << "\nstdout:\n" << result.out << "stderr:\n" << result.err;
+  return os << "exit " << result.exit_code << "\nstdout:\n"
+            << result.out << "stderr:\n"
+            << result.err;
 }
 
 // Runs fngatectl with exactly `args` and waits for it to exit.
@@ -112,7 +114,8 @@ TEST(FngatectlUsageTest, BadCommandLinesExitTwoWithAClearMessage) {
       {{"close", "--function", "echo"}, "fngatectl: close: no target"},
       {{"close", "--conn", "c1", "--code", "999"},
        "fngatectl: close: --code: 999 is not a close code a server may send"},
-      {{"close", "--conn", "c1", "--code", "abc"}, "fngatectl: close: --code: 'abc' is not a number"},
+      {{"close", "--conn", "c1", "--code", "abc"},
+       "fngatectl: close: --code: 'abc' is not a number"},
       {{"close", "--conn", "c1", "--reason", std::string(124, 'x')},
        "fngatectl: close: --reason: at most 123 bytes, got 124"},
       {{"send", "--conn", "c1", "--json", "{nope"}, "fngatectl: send: --json: not valid JSON"},
@@ -206,8 +209,8 @@ TEST_F(FngatectlTest, SendTextReachesTheClientAndReportsGoneIds) {
   WsTestClient b;
   const std::string id_a = Connect(a);
   const std::string id_b = Connect(b);
-  CtlResult result = RunCtl({"send", "--conn", id_a, "--conn", "no-such-conn", "--conn", id_b,
-                             "hello from ctl"});
+  CtlResult result =
+      RunCtl({"send", "--conn", id_a, "--conn", "no-such-conn", "--conn", id_b, "hello from ctl"});
   ASSERT_EQ(result.exit_code, 0) << result;
   EXPECT_EQ(result.out, "delivered 2, gone: no-such-conn\n");
   EXPECT_EQ(result.err, "");
@@ -271,8 +274,8 @@ TEST_F(FngatectlTest, CloseSendsCodeAndReason) {
   WsTestClient other;
   const std::string id = Connect(client);
   const std::string other_id = Connect(other);
-  CtlResult result = RunCtl({"close", "--conn", id, "--conn", "gone-x", "--code", "4001",
-                             "--reason", "kicked by ctl"});
+  CtlResult result = RunCtl(
+      {"close", "--conn", id, "--conn", "gone-x", "--code", "4001", "--reason", "kicked by ctl"});
   ASSERT_EQ(result.exit_code, 0) << result;
   EXPECT_EQ(result.out, "closed 1, gone: gone-x\n");
 
@@ -295,7 +298,8 @@ TEST_F(FngatectlTest, CloseWithoutCodeIsNormalClosure) {
   const std::string id = Connect(client);
   CtlResult result = RunCtl({"close", "--conn", id, "--json"});
   ASSERT_EQ(result.exit_code, 0) << result;
-  EXPECT_EQ(result.out, R"({"closed":1,"goneConnectionIds":[]})" "\n");
+  EXPECT_EQ(result.out, R"({"closed":1,"goneConnectionIds":[]})"
+                        "\n");
   absl::StatusOr<int> code = client.WaitForClose(kIoTimeout);
   ASSERT_TRUE(IsOk(code));
   EXPECT_EQ(*code, 1000);
@@ -403,8 +407,8 @@ TEST_F(FngatectlPendingTest, EmitReachesARawClientAsJsonText) {
 TEST_F(FngatectlPendingTest, EmitWithCloseClosesAfterTheEvent) {
   WsTestClient client;
   const std::string id = Connect(client);
-  CtlResult result = RunCtl({"emit", "--conn", id, "--name", "bye", "--close", "--code", "4002",
-                             "--reason", "later"});
+  CtlResult result = RunCtl(
+      {"emit", "--conn", id, "--name", "bye", "--close", "--code", "4002", "--reason", "later"});
   ASSERT_EQ(result.exit_code, 0) << result;
   EXPECT_EQ(result.out, "delivered 1\n");
   absl::StatusOr<WsMessage> event = client.Read(kIoTimeout);
@@ -421,9 +425,9 @@ TEST_F(FngatectlPendingTest, ForceLogoutEmitsThenClosesEveryDeviceOfTheUser) {
   Connect(alice1, "/echo?user=alice");
   Connect(alice2, "/echo?user=alice");
   const std::string id_bob = Connect(bob, "/echo?user=bob");
-  CtlResult result = RunCtl({"force-logout", "--user-id", "alice", "--data",
-                             R"({"why":"password-changed"})", "--code", "4003", "--reason",
-                             "logged out"});
+  CtlResult result =
+      RunCtl({"force-logout", "--user-id", "alice", "--data", R"({"why":"password-changed"})",
+              "--code", "4003", "--reason", "logged out"});
   ASSERT_EQ(result.exit_code, 0) << result;
   EXPECT_EQ(result.out, "delivered 2\n");
   for (WsTestClient* client : {&alice1, &alice2}) {
@@ -446,8 +450,8 @@ TEST_F(FngatectlPendingTest, JoinSendToGroupLeave) {
   const std::string id_b = Connect(b);
   const std::string id_outsider = Connect(outsider);
 
-  CtlResult join = RunCtl({"join", "--conn", id_a, "--conn", id_b, "--join", "room-1", "--join",
-                           "room-2"});
+  CtlResult join =
+      RunCtl({"join", "--conn", id_a, "--conn", id_b, "--join", "room-1", "--join", "room-2"});
   ASSERT_EQ(join.exit_code, 0) << join;
   EXPECT_EQ(join.out, "affected 2\n");
   EXPECT_THAT(Get(id_a).connection().groups(), UnorderedElementsAre("room-1", "room-2"));
@@ -476,9 +480,9 @@ TEST_F(FngatectlPendingTest, JoinSendToGroupLeave) {
 TEST_F(FngatectlPendingTest, BindChangesTheIdentityEverywhere) {
   WsTestClient client;
   const std::string id = Connect(client);
-  CtlResult bind = RunCtl({"bind", "--conn", id, "--set-user", "carol", "--set-app", "app-1",
-                           "--set-channel", "web", "--set-device", "phone", "--set-meta",
-                           "plan=pro", "--set-meta", "via=ctl"});
+  CtlResult bind =
+      RunCtl({"bind", "--conn", id, "--set-user", "carol", "--set-app", "app-1", "--set-channel",
+              "web", "--set-device", "phone", "--set-meta", "plan=pro", "--set-meta", "via=ctl"});
   ASSERT_EQ(bind.exit_code, 0) << bind;
   EXPECT_EQ(bind.out, "affected 1\n");
 
@@ -589,23 +593,27 @@ class FngatectlPendingSecuredTest : public ::testing::Test {
     absl::StatusOr<Started> worker = StartEchoWorker();
     ASSERT_TRUE(IsOk(worker));
     worker_ = *std::move(worker);
-    config_path_ = WriteTempFile(
-        "gateway.yaml",
-        absl::StrCat("functions:\n"
-                     "  - name: secure\n"
-                     "    target: \"127.0.0.1:", worker_.ready.Port("grpc"), "\"\n"
-                     "    require_signed_url: true\n"
-                     "signing:\n"
-                     "  keys:\n"
-                     "    - id: k1\n"
-                     "      secret: {file: \"", key_path_, "\"}\n"
-                     "control_token: {file: \"", token_path_, "\"}\n"));
+    config_path_ = WriteTempFile("gateway.yaml", absl::StrCat("functions:\n"
+                                                              "  - name: secure\n"
+                                                              "    target: \"127.0.0.1:",
+                                                              worker_.ready.Port("grpc"),
+                                                              "\"\n"
+                                                              "    require_signed_url: true\n"
+                                                              "signing:\n"
+                                                              "  keys:\n"
+                                                              "    - id: k1\n"
+                                                              "      secret: {file: \"",
+                                                              key_path_,
+                                                              "\"}\n"
+                                                              "control_token: {file: \"",
+                                                              token_path_, "\"}\n"));
     absl::StatusOr<Started> gateway = StartGateway({absl::StrCat("--config=", config_path_)});
     ASSERT_TRUE(IsOk(gateway));
     gateway_ = *std::move(gateway);
   }
   void TearDown() override {
-    for (const std::string& path : {key_path_, token_path_, config_path_}) std::remove(path.c_str());
+    for (const std::string& path : {key_path_, token_path_, config_path_})
+      std::remove(path.c_str());
   }
 
   CtlResult RunCtl(std::vector<std::string> args, bool with_token = true) {

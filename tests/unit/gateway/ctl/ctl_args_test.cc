@@ -22,7 +22,8 @@ using ::testing::HasSubstr;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
-absl::StatusOr<Invocation> Parse(const std::vector<std::string>& args, const Environment& env = {}) {
+absl::StatusOr<Invocation> Parse(const std::vector<std::string>& args,
+                                 const Environment& env = {}) {
   return ParseArgs(args, env);
 }
 
@@ -81,8 +82,8 @@ TEST(CtlArgsTest, HelpInEveryForm) {
     EXPECT_THAT(invocation->help, HasSubstr("usage: fngatectl COMMAND"));
     EXPECT_THAT(invocation->help, HasSubstr("force-logout"));
   }
-  const char* commands[] = {"send", "close", "emit", "force-logout", "join",
-                            "leave", "bind", "get", "list", "sign-url"};
+  const char* commands[] = {"send",  "close", "emit", "force-logout", "join",
+                            "leave", "bind",  "get",  "list",         "sign-url"};
   for (const char* command : commands) {
     // --help wins over other mistakes on the line: it always helps.
     for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
@@ -160,7 +161,8 @@ TEST(CtlArgsTest, BadTokens) {
   EXPECT_TRUE(UsageError({"get", "c1", "--token-file", "/nonexistent/token"},
                          {"get: --token-file: cannot read /nonexistent/token"}));
   TempFile empty("\n");
-  EXPECT_TRUE(UsageError({"get", "c1", "--token-file", empty.path()}, {"--token-file", "is empty"}));
+  EXPECT_TRUE(
+      UsageError({"get", "c1", "--token-file", empty.path()}, {"--token-file", "is empty"}));
   EXPECT_TRUE(UsageError({"get", "c1", "--token="}, {"--token: empty token"}));
   EXPECT_TRUE(UsageError({"get", "c1", "--token", "two words"}, {"--token", "printable ASCII"}));
   Environment env;
@@ -173,8 +175,8 @@ TEST(CtlArgsTest, TlsFiles) {
   TempFile cert("-----BEGIN CERTIFICATE-----cert");
   TempFile key("-----BEGIN PRIVATE KEY-----key");
   absl::StatusOr<Invocation> mutual =
-      Parse({"get", "c1", "--tls-ca", ca.path(), "--tls-cert", cert.path(), "--tls-key",
-             key.path(), "--tls-server-name", "gw.internal"});
+      Parse({"get", "c1", "--tls-ca", ca.path(), "--tls-cert", cert.path(), "--tls-key", key.path(),
+             "--tls-server-name", "gw.internal"});
   ASSERT_TRUE(mutual.ok()) << mutual.status();
   EXPECT_TRUE(mutual->connection.tls);
   EXPECT_EQ(mutual->connection.tls_root_certs, "-----BEGIN CERTIFICATE-----ca");
@@ -202,7 +204,8 @@ TEST(CtlArgsTest, Timeout) {
   absl::StatusOr<Invocation> seconds = Parse({"get", "c1", "--timeout=3"});
   ASSERT_TRUE(seconds.ok());
   EXPECT_EQ(seconds->connection.timeout, absl::Seconds(3));
-  EXPECT_TRUE(UsageError({"get", "c1", "--timeout", "soon"}, {"--timeout: 'soon' is not a duration"}));
+  EXPECT_TRUE(
+      UsageError({"get", "c1", "--timeout", "soon"}, {"--timeout: 'soon' is not a duration"}));
   EXPECT_TRUE(UsageError({"get", "c1", "--timeout", "0s"}, {"--timeout: must be positive"}));
   EXPECT_TRUE(UsageError({"get", "c1", "--timeout=-1s"}, {"--timeout: must be positive"}));
 }
@@ -246,7 +249,8 @@ TEST(CtlArgsTest, FlagSyntaxErrors) {
 }
 
 TEST(CtlArgsTest, UnknownFlagSuggestsTheKnownOne) {
-  EXPECT_TRUE(UsageError({"list", "--user", "u"}, {"unknown flag --user (did you mean --user-id?)"}));
+  EXPECT_TRUE(
+      UsageError({"list", "--user", "u"}, {"unknown flag --user (did you mean --user-id?)"}));
   EXPECT_TRUE(UsageError({"bind", "--all", "--device", "d"}, {"did you mean --set-device?"}));
 }
 
@@ -255,9 +259,9 @@ TEST(CtlArgsTest, UnknownFlagSuggestsTheKnownOne) {
 
 TEST(CtlArgsTest, EveryTargetFlag) {
   absl::StatusOr<Invocation> invocation =
-      Parse({"close", "--conn", "c1", "--conn=c2", "--user-id", "u1", "--group", "g1", "--group",
-             "g2", "--all", "--function", "chat", "--function", "echo", "--app", "a1", "--channel",
-             "ch", "--exclude", "c3"});
+      Parse({"close", "--conn",  "c1", "--conn=c2", "--user-id",  "u1",        "--group",
+             "g1",    "--group", "g2", "--all",     "--function", "chat",      "--function",
+             "echo",  "--app",   "a1", "--channel", "ch",         "--exclude", "c3"});
   ASSERT_TRUE(invocation.ok()) << invocation.status();
   const v1::Target& target = invocation->close.target();
   EXPECT_THAT(target.connection_ids(), ElementsAre("c1", "c2"));
@@ -295,14 +299,14 @@ TEST(CtlArgsTest, MissingTargetInEveryCommandThatNeedsOne) {
         << args.front();
   }
   // Narrowing alone selects nothing.
-  EXPECT_TRUE(UsageError({"close", "--function", "echo", "--app", "a", "--channel", "c",
-                          "--exclude", "x"},
-                         {"no target", "only narrow"}));
+  EXPECT_TRUE(
+      UsageError({"close", "--function", "echo", "--app", "a", "--channel", "c", "--exclude", "x"},
+                 {"no target", "only narrow"}));
 }
 
 TEST(CtlArgsTest, EmptyTargetValues) {
-  for (const char* flag : {"--conn", "--user-id", "--group", "--function", "--exclude", "--app",
-                           "--channel"}) {
+  for (const char* flag :
+       {"--conn", "--user-id", "--group", "--function", "--exclude", "--app", "--channel"}) {
     EXPECT_TRUE(UsageError({"close", "--all", absl::StrCat(flag, "=")},
                            {absl::StrCat(flag, ": empty value")}))
         << flag;
@@ -350,8 +354,8 @@ TEST(CtlArgsTest, SendJson) {
   }
   EXPECT_TRUE(UsageError({"send", "--all", "--json", "{bad"}, {"send: --json: not valid JSON"}));
   EXPECT_TRUE(UsageError({"send", "--all", "--json", ""}, {"--json: not valid JSON"}));
-  EXPECT_TRUE(UsageError({"send", "--all", "--json"}, {"in send it is the JSON payload",
-                                                       "--output=json"}));
+  EXPECT_TRUE(
+      UsageError({"send", "--all", "--json"}, {"in send it is the JSON payload", "--output=json"}));
 }
 
 TEST(CtlArgsTest, SendNeedsExactlyOnePayload) {
@@ -360,8 +364,8 @@ TEST(CtlArgsTest, SendNeedsExactlyOnePayload) {
   EXPECT_TRUE(UsageError({"send", "--all", "hi", "--json", "1"}, {"only one of TEXT"}));
   EXPECT_TRUE(UsageError({"send", "--all", "--binary-file", file.path(), "--json", "1"},
                          {"only one of TEXT"}));
-  EXPECT_TRUE(UsageError({"send", "--all", "hello", "world"},
-                         {"unexpected argument 'world'", "quote"}));
+  EXPECT_TRUE(
+      UsageError({"send", "--all", "hello", "world"}, {"unexpected argument 'world'", "quote"}));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -381,13 +385,13 @@ TEST(CtlArgsTest, Close) {
   for (const char* code : {"1000", "1003", "1007", "1014", "3000", "4999"}) {
     EXPECT_TRUE(Parse({"close", "--all", "--code", code}).ok()) << code;
   }
-  absl::StatusOr<Invocation> longest =
-      Parse({"close", "--all", "--reason", std::string(123, 'r')});
+  absl::StatusOr<Invocation> longest = Parse({"close", "--all", "--reason", std::string(123, 'r')});
   EXPECT_TRUE(longest.ok());
 }
 
 TEST(CtlArgsTest, BadCloseCodesAndReasons) {
-  EXPECT_TRUE(UsageError({"close", "--all", "--code", "abc"}, {"close: --code: 'abc' is not a number"}));
+  EXPECT_TRUE(
+      UsageError({"close", "--all", "--code", "abc"}, {"close: --code: 'abc' is not a number"}));
   EXPECT_TRUE(UsageError({"close", "--all", "--code", "40o0"}, {"is not a number"}));
   for (const char* code : {"0", "999", "1004", "1005", "1006", "1015", "2999", "5000", "-1"}) {
     EXPECT_TRUE(UsageError({"close", "--all", absl::StrCat("--code=", code)},
@@ -422,16 +426,19 @@ TEST(CtlArgsTest, Emit) {
 TEST(CtlArgsTest, BadEmit) {
   EXPECT_TRUE(UsageError({"emit", "--all"}, {"emit: --name is required"}));
   EXPECT_TRUE(UsageError({"emit", "--all", "--name="}, {"--name: empty value"}));
-  EXPECT_TRUE(UsageError({"emit", "--all", "--name", "n", "--data", "{"}, {"emit: --data: not valid JSON"}));
-  EXPECT_TRUE(UsageError({"emit", "--all", "--name", "n", "--code", "4000"}, {"--code needs --close"}));
-  EXPECT_TRUE(UsageError({"emit", "--all", "--name", "n", "--reason", "r"}, {"--reason needs --close"}));
+  EXPECT_TRUE(UsageError({"emit", "--all", "--name", "n", "--data", "{"},
+                         {"emit: --data: not valid JSON"}));
+  EXPECT_TRUE(
+      UsageError({"emit", "--all", "--name", "n", "--code", "4000"}, {"--code needs --close"}));
+  EXPECT_TRUE(
+      UsageError({"emit", "--all", "--name", "n", "--reason", "r"}, {"--reason needs --close"}));
   EXPECT_TRUE(UsageError({"emit", "--all", "--name", "n", "--close", "--code", "1005"},
                          {"1005 is not a close code"}));
 }
 
 TEST(CtlArgsTest, ForceLogoutIsEmitWithClose) {
-  absl::StatusOr<Invocation> invocation = Parse({"force-logout", "--user-id", "u1", "--data",
-                                                 R"({"reason":"banned"})", "--code", "4003"});
+  absl::StatusOr<Invocation> invocation = Parse(
+      {"force-logout", "--user-id", "u1", "--data", R"({"reason":"banned"})", "--code", "4003"});
   ASSERT_TRUE(invocation.ok()) << invocation.status();
   EXPECT_EQ(invocation->command, Command::kForceLogout);
   EXPECT_EQ(invocation->emit.name(), "forceLogout");
@@ -493,7 +500,8 @@ TEST(CtlArgsTest, BindSetsOnlyTheGivenFields) {
 TEST(CtlArgsTest, BadBind) {
   EXPECT_TRUE(UsageError({"bind", "--conn", "c1"}, {"bind: nothing to change", "--set-user"}));
   // --app narrows the target (as everywhere); it does not set anything.
-  EXPECT_TRUE(UsageError({"bind", "--conn", "c1", "--app", "a"}, {"nothing to change", "--set-app"}));
+  EXPECT_TRUE(
+      UsageError({"bind", "--conn", "c1", "--app", "a"}, {"nothing to change", "--set-app"}));
   EXPECT_TRUE(UsageError({"bind", "--all", "--set-meta", "novalue"},
                          {"--set-meta: 'novalue' is not KEY=VALUE"}));
   EXPECT_TRUE(UsageError({"bind", "--all", "--set-meta", "=v"}, {"is not KEY=VALUE"}));
@@ -543,8 +551,9 @@ TEST(CtlArgsTest, List) {
 
 TEST(CtlArgsTest, BadList) {
   for (const char* size : {"0", "1001", "ten", "-5"}) {
-    EXPECT_TRUE(UsageError({"list", absl::StrCat("--page-size=", size)},
-                           {absl::StrCat("list: --page-size: '", size, "' is not a number from 1 to 1000")}))
+    EXPECT_TRUE(UsageError(
+        {"list", absl::StrCat("--page-size=", size)},
+        {absl::StrCat("list: --page-size: '", size, "' is not a number from 1 to 1000")}))
         << size;
   }
   EXPECT_TRUE(UsageError({"list", "--function="}, {"list: --function: empty value"}));
@@ -581,10 +590,12 @@ TEST(CtlArgsTest, BadSignUrl) {
                          {"--query: key 'a' given more than once"}));
   EXPECT_TRUE(UsageError({"sign-url", "--function", "f", "--ttl", "1500ms"},
                          {"--ttl: '1500ms' is not a whole number of seconds"}));
-  EXPECT_TRUE(UsageError({"sign-url", "--function", "f", "--ttl", "0"}, {"--ttl: must be positive"}));
+  EXPECT_TRUE(
+      UsageError({"sign-url", "--function", "f", "--ttl", "0"}, {"--ttl: must be positive"}));
   EXPECT_TRUE(UsageError({"sign-url", "--function", "f", "--ttl", "forever"}, {"not a duration"}));
   EXPECT_TRUE(UsageError({"sign-url", "--function", "f", "--ttl", "2000000h"}, {"too long"}));
-  EXPECT_TRUE(UsageError({"sign-url", "--function", "f", "--user-id="}, {"--user-id: empty value"}));
+  EXPECT_TRUE(
+      UsageError({"sign-url", "--function", "f", "--user-id="}, {"--user-id: empty value"}));
 }
 
 }  // namespace

@@ -17,7 +17,8 @@ IdList Ids(const std::vector<std::string>& ids) { return IdList(ids.begin(), ids
 TEST(CtlOutputTest, Summaries) {
   EXPECT_EQ(Summary("delivered", 3, Ids({})), "delivered 3");
   EXPECT_EQ(Summary("delivered", 3, Ids({"c1", "c2"})), "delivered 3, gone: c1 c2");
-  EXPECT_EQ(Summary("delivered", 0, Ids({"c1"}), Ids({"c9"})), "delivered 0, gone: c1, overflowed: c9");
+  EXPECT_EQ(Summary("delivered", 0, Ids({"c1"}), Ids({"c9"})),
+            "delivered 0, gone: c1, overflowed: c9");
   EXPECT_EQ(Summary("closed", 1, Ids({}), Ids({"c9"})), "closed 1, overflowed: c9");
 }
 
@@ -58,13 +59,14 @@ TEST(CtlOutputTest, DescribeConnection) {
 }
 
 TEST(CtlOutputTest, TableAlignsColumns) {
-  EXPECT_EQ(ConnectionTable({Row("A", "alice"), Row("LongerId", "")}),
-            "CONNECTION  FUNCTION  USER   APP  CHANNEL  GROUPS      CLIENT          CONNECTED        "
-            "     IN  OUT\n"
-            "A           chat      alice  -    -        room-1,vip  127.0.0.1:5000  2023-11-14T22:13:"
-            "20Z  12  3\n"
-            "LongerId    chat      -      -    -        room-1,vip  127.0.0.1:5000  2023-11-14T22:13:"
-            "20Z  12  3\n");
+  EXPECT_EQ(
+      ConnectionTable({Row("A", "alice"), Row("LongerId", "")}),
+      "CONNECTION  FUNCTION  USER   APP  CHANNEL  GROUPS      CLIENT          CONNECTED        "
+      "     IN  OUT\n"
+      "A           chat      alice  -    -        room-1,vip  127.0.0.1:5000  2023-11-14T22:13:"
+      "20Z  12  3\n"
+      "LongerId    chat      -      -    -        room-1,vip  127.0.0.1:5000  2023-11-14T22:13:"
+      "20Z  12  3\n");
   EXPECT_EQ(ConnectionTable({}),
             "CONNECTION  FUNCTION  USER  APP  CHANNEL  GROUPS  CLIENT  CONNECTED  IN  OUT\n");
 }

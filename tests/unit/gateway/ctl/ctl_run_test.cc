@@ -154,8 +154,7 @@ TEST_F(CtlRunTest, TokenTravelsAsBearerMetadata) {
   ASSERT_EQ(Run({"send", "--conn", "a", "--token", "t0k3n", "hi"}), kExitOk) << err_.str();
   env_.token = "from-env";
   ASSERT_EQ(Run({"send", "--conn", "a", "hi"}), kExitOk) << err_.str();
-  EXPECT_THAT(fake_.Authorizations(),
-              ElementsAre("<none>", "Bearer t0k3n", "Bearer from-env"));
+  EXPECT_THAT(fake_.Authorizations(), ElementsAre("<none>", "Bearer t0k3n", "Bearer from-env"));
 }
 
 TEST_F(CtlRunTest, FailedCallPrintsCodeNameAndExitsOne) {
@@ -204,8 +203,7 @@ TEST_F(CtlRunTest, ListOnePageHintsAtTheNext) {
 
 TEST_F(CtlRunTest, ListAllFollowsEveryPage) {
   fake_.rows = 7;
-  ASSERT_EQ(Run({"list", "--all", "--page-size", "3", "--function", "chat", "-o", "json"}),
-            kExitOk)
+  ASSERT_EQ(Run({"list", "--all", "--page-size", "3", "--function", "chat", "-o", "json"}), kExitOk)
       << err_.str();
   std::vector<std::string> lines = absl::StrSplit(out_.str(), '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 7u) << out_.str();
@@ -251,10 +249,10 @@ TEST_F(CtlRunTest, ListAllStopsWhenTheGatewayRepeatsAToken) {
   if (!process.ok()) return ::testing::AssertionFailure() << process.status();
   absl::StatusOr<int> code = (*process)->Wait(absl::Seconds(30));
   if (!code.ok() || *code != 0) {
-    return ::testing::AssertionFailure() << "openssl " << absl::StrJoin(args, " ") << ": "
-                                         << (code.ok() ? absl::StrCat("exit ", *code)
-                                                       : code.status().ToString())
-                                         << "\n" << (*process)->Output();
+    return ::testing::AssertionFailure()
+           << "openssl " << absl::StrJoin(args, " ") << ": "
+           << (code.ok() ? absl::StrCat("exit ", *code) : code.status().ToString()) << "\n"
+           << (*process)->Output();
   }
   return ::testing::AssertionSuccess();
 }
@@ -291,7 +289,8 @@ class CtlTlsTest : public ::testing::Test {
     grpc::SslServerCredentialsOptions options(
         GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
     options.pem_root_certs = ReadAll(Path("ca.pem"));
-    options.pem_key_cert_pairs.push_back({ReadAll(Path("server.key")), ReadAll(Path("server.pem"))});
+    options.pem_key_cert_pairs.push_back(
+        {ReadAll(Path("server.key")), ReadAll(Path("server.pem"))});
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(options), &port);
@@ -327,8 +326,8 @@ class CtlTlsTest : public ::testing::Test {
 
 TEST_F(CtlTlsTest, MutualTlsWithTheRightNameWorks) {
   ASSERT_EQ(Run({"--tls-ca", Path("ca.pem"), "--tls-cert", Path("client.pem"), "--tls-key",
-                 Path("client.key"), "--tls-server-name", "gw.test", "--token", "t",
-                 "send", "--conn", "a", "over tls"}),
+                 Path("client.key"), "--tls-server-name", "gw.test", "--token", "t", "send",
+                 "--conn", "a", "over tls"}),
             kExitOk)
       << err_.str();
   EXPECT_EQ(out_.str(), "delivered 1\n");
@@ -336,9 +335,9 @@ TEST_F(CtlTlsTest, MutualTlsWithTheRightNameWorks) {
 }
 
 TEST_F(CtlTlsTest, WithoutAClientCertificateTheCallFails) {
-  EXPECT_EQ(Run({"--tls-ca", Path("ca.pem"), "--tls-server-name", "gw.test", "send", "--conn",
-                 "a", "x"}),
-            kExitCallFailed);
+  EXPECT_EQ(
+      Run({"--tls-ca", Path("ca.pem"), "--tls-server-name", "gw.test", "send", "--conn", "a", "x"}),
+      kExitCallFailed);
   // With TLS 1.3 the server's refusal may reach the client after it sent the call; what
   // matters is that the call failed and the service never ran it.
   EXPECT_THAT(err_.str(), StartsWith("fngatectl: "));
@@ -346,10 +345,10 @@ TEST_F(CtlTlsTest, WithoutAClientCertificateTheCallFails) {
 }
 
 TEST_F(CtlTlsTest, AServerWithAnotherNameIsRefused) {
-  EXPECT_EQ(Run({"--tls-ca", Path("ca.pem"), "--tls-cert", Path("client.pem"), "--tls-key",
-                 Path("client.key"), "--tls-server-name", "other.test", "send", "--conn", "a",
-                 "x"}),
-            kExitCallFailed);
+  EXPECT_EQ(
+      Run({"--tls-ca", Path("ca.pem"), "--tls-cert", Path("client.pem"), "--tls-key",
+           Path("client.key"), "--tls-server-name", "other.test", "send", "--conn", "a", "x"}),
+      kExitCallFailed);
   EXPECT_THAT(err_.str(), HasSubstr("fngatectl: UNAVAILABLE"));
   EXPECT_THAT(fake_.Authorizations(), IsEmpty());
 }
