@@ -305,17 +305,35 @@ std::string UnknownFlag(const CommandSpec* spec, absl::string_view name) {
   std::string message = absl::StrCat("unknown flag --", name);
   for (const Flag* flag : FlagsOf(spec)) {
     if (!name.empty() && (absl::StartsWith(flag->name, name) || absl::EndsWith(flag->name, name))) {
-      absl::StrAppend(&message, " (did you mean --", flag->name, "?)");
-      break;
+      return absl::StrCat(message, " (did you mean --", flag->name, "?)");
     }
+  }
+  if (spec != nullptr && spec->max_operands > 0) {
+    absl::StrAppend(&message, " (a TEXT or ID that starts with -- goes after a lone --)");
   }
   return message;
 }
 
-// A word that stands for a flag, not a value: "--x", "-o". "-", "--" and "-5" are not.
+// Connection ids are web-safe base64, so one in 64 starts with '-' and one in 4096 with "--":
+// a word is a flag only if it is "-o", "-h" or starts with "--". Any other word starting with
+// '-' is a value or an operand ("-5", "-Xk2...").
 bool IsFlagWord(absl::string_view arg) {
   if (absl::StartsWith(arg, "--")) return arg.size() > 2;
-  return arg.size() > 1 && arg[0] == '-' && absl::ascii_isalpha(static_cast<unsigned char>(arg[1]));
+  return arg == "-o" || arg == "-h";
+}
+
+// The flag name of a flag word: "--code=4000" -> "code", "-o" -> "output".
+std::string FlagName(absl::string_view arg) {
+  if (arg == "-o") return "output";
+  if (arg == "-h") return "help";
+  absl::string_view body = arg.substr(2);
+  return std::string(body.substr(0, body.find('=')));
+}
+
+// Whether `arg` is a flag `spec` takes: after a flag that needs a value, such a word means the
+// value was forgotten; any other word is the value, even "--odd-id".
+bool IsKnownFlag(const CommandSpec* spec, absl::string_view arg) {
+  return IsFlagWord(arg) && FindFlag(spec, FlagName(arg)) != nullptr;
 }
 
 // Parses args[begin..] for `spec` (null: the words before the command, which stop at the first
@@ -337,20 +355,10 @@ absl::Status ParseFlags(const std::vector<std::string>& args, size_t begin, cons
       parsed.operands.push_back(arg);
       continue;
     }
-    std::string name;
+    const std::string name = FlagName(arg);
     std::optional<std::string> value;
-    if (arg == "-o") {
-      name = "output";
-    } else if (arg == "-h") {
-      name = "help";
-    } else if (!absl::StartsWith(arg, "--")) {
-      return UsageError(
-          where, absl::StrCat("unknown flag ", arg, " (a value starting with - goes after --)"));
-    } else {
-      absl::string_view body = absl::string_view(arg).substr(2);
-      size_t eq = body.find('=');
-      name = std::string(body.substr(0, eq));
-      if (eq != absl::string_view::npos) value = std::string(body.substr(eq + 1));
+    if (size_t eq = arg.find('='); absl::StartsWith(arg, "--") && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
     }
     const Flag* flag = FindFlag(spec, name);
     if (flag == nullptr) return UsageError(where, UnknownFlag(spec, name));
@@ -361,15 +369,14 @@ absl::Status ParseFlags(const std::vector<std::string>& args, size_t begin, cons
       continue;
     }
     if (!value.has_value()) {
-      if (i + 1 >= args.size() || IsFlagWord(args[i + 1])) {
+      if (i + 1 >= args.size() || IsKnownFlag(spec, args[i + 1])) {
         if (spec != nullptr && spec->command == Command::kSend && name == "json") {
           return UsageError(where,
                             "--json needs a value: in send it is the JSON payload (for "
                             "JSON output use --output=json)");
         }
         return UsageError(where,
-                          absl::StrCat("--", name, " needs a value (", flag->value_name,
-                                       "; a value starting with - goes as --", name, "=VALUE)"));
+                          absl::StrCat("--", name, " needs a value (", flag->value_name, ")"));
       }
       value = args[++i];
     }
@@ -847,6 +854,8 @@ std::string Usage() {
                   "\n"
                   "TARGET: --conn ID, --user-id ID, --group NAME (each repeatable) or --all,\n"
                   "narrowed by --function NAME, --app ID, --channel NAME, --exclude ID.\n"
+                  "Connection ids may start with - : a TEXT or ID that starts with -- goes\n"
+                  "after a lone -- (fngatectl get -- --Xk2...).\n"
                   "\n"
                   "global flags (before or after the command):\n");
   for (const Flag& flag : GlobalFlags()) absl::StrAppend(&text, FlagLine(flag));

@@ -192,10 +192,11 @@ class FngatectlTestBase : public EchoClusterTest {
     EXPECT_EQ(result.out, "delivered 1\n") << result;
   }
 
-  // `fngatectl get ID -o json`, parsed.
+  // `fngatectl get -o json -- ID`, parsed. Ids may start with "--": after a lone -- they are
+  // never read as a flag.
   v1::ConnectionInfo Get(const std::string& id) {
     v1::ConnectionInfo info;
-    CtlResult result = RunCtl({"get", id, "-o", "json"});
+    CtlResult result = RunCtl({"get", "-o", "json", "--", id});
     EXPECT_EQ(result.exit_code, 0) << result;
     EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(result.out, &info).ok()) << result;
     return info;
@@ -311,7 +312,7 @@ TEST_F(FngatectlTest, GetDescribesTheConnection) {
   ASSERT_TRUE(IsOk(client.SendText("whoami", kIoTimeout)));
   EXPECT_EQ(Next(client), "user=alice via=echo");
 
-  CtlResult text = RunCtl({"get", id});
+  CtlResult text = RunCtl({"get", "--", id});
   ASSERT_EQ(text.exit_code, 0) << text;
   EXPECT_THAT(text.out, HasSubstr(absl::StrCat("connection   ", id, "\n")));
   EXPECT_THAT(text.out, HasSubstr("function     echo\n"));
@@ -662,7 +663,7 @@ TEST_F(FngatectlPendingSecuredTest, SignedUrlIsAcceptedAndTamperingIsNot) {
   WsTestClient client;
   absl::StatusOr<std::string> id = ConnectAndGetId(client, gateway_, worker_, target);
   ASSERT_TRUE(IsOk(id)) << "handshake " << client.HandshakeStatus();
-  CtlResult get = RunCtl({"get", *id});
+  CtlResult get = RunCtl({"get", "--", *id});
   ASSERT_EQ(get.exit_code, 0) << get;
   EXPECT_THAT(get.out, HasSubstr("user         alice\n"));
 

@@ -234,7 +234,7 @@ TEST(CtlArgsTest, OutputFormats) {
 
 TEST(CtlArgsTest, FlagSyntaxErrors) {
   EXPECT_TRUE(UsageError({"close", "--conn", "c1", "--bogus"}, {"close: unknown flag --bogus"}));
-  EXPECT_TRUE(UsageError({"close", "--conn", "c1", "-x"}, {"unknown flag -x"}));
+  EXPECT_TRUE(UsageError({"close", "--conn", "c1", "-x"}, {"close: unexpected argument '-x'"}));
   EXPECT_TRUE(UsageError({"close", "--conn"}, {"close: --conn needs a value (ID"}));
   // A flag where a value should be is a forgotten value, not the value.
   EXPECT_TRUE(UsageError({"close", "--conn", "--all"}, {"--conn needs a value"}));
@@ -246,6 +246,30 @@ TEST(CtlArgsTest, FlagSyntaxErrors) {
   EXPECT_TRUE(UsageError({"--bogus", "close"}, {"unknown flag --bogus"}));
   // A flag of another command.
   EXPECT_TRUE(UsageError({"list", "--conn", "c1"}, {"list: unknown flag --conn"}));
+}
+
+// Connection ids are web-safe base64: they may start with '-' or even "--".
+TEST(CtlArgsTest, IdsStartingWithDashes) {
+  absl::StatusOr<Invocation> close =
+      Parse({"close", "--conn", "-Xk2abcdefghijk", "--conn", "--k2abcdefghijk", "--exclude", "-e",
+             "--code", "4000"});
+  ASSERT_TRUE(close.ok()) << close.status();
+  EXPECT_THAT(close->close.target().connection_ids(),
+              ElementsAre("-Xk2abcdefghijk", "--k2abcdefghijk"));
+  EXPECT_THAT(close->close.target().exclude_connection_ids(), ElementsAre("-e"));
+
+  absl::StatusOr<Invocation> get = Parse({"get", "-Xk2abcdefghijk"});
+  ASSERT_TRUE(get.ok()) << get.status();
+  EXPECT_EQ(get->get.connection_id(), "-Xk2abcdefghijk");
+  absl::StatusOr<Invocation> after_dashes = Parse({"get", "--", "--k2abcdefghijk"});
+  ASSERT_TRUE(after_dashes.ok()) << after_dashes.status();
+  EXPECT_EQ(after_dashes->get.connection_id(), "--k2abcdefghijk");
+  EXPECT_TRUE(UsageError({"get", "--k2abcdefghijk"},
+                         {"unknown flag --k2abcdefghijk", "goes after a lone --"}));
+
+  absl::StatusOr<Invocation> text = Parse({"send", "--conn", "-a", "-1 is a number"});
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(text->send.payload().text(), "-1 is a number");
 }
 
 TEST(CtlArgsTest, UnknownFlagSuggestsTheKnownOne) {
