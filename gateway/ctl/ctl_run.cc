@@ -50,7 +50,7 @@ int Print(const Invocation& invocation, const google::protobuf::Message& respons
   return kExitOk;
 }
 
-// One unary call with the invocation's deadline and token; `call` is a stub method.
+// One unary call with the invocation's deadline and token; `method` is a stub method.
 template <typename Request, typename Response, typename Method>
 grpc::Status Call(const Invocation& invocation, v1::GatewayControl::StubInterface& stub,
                   Method method, const Request& request, Response* response) {
