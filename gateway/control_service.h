@@ -26,6 +26,10 @@ class ControlService final : public v1::GatewayControl::CallbackService {
   grpc::ServerUnaryReactor* GetConnection(grpc::CallbackServerContext* context,
                                           const v1::GetConnectionRequest* request,
                                           v1::ConnectionInfo* response) override;
+  // In control_sign_url.cc.
+  grpc::ServerUnaryReactor* SignUrl(grpc::CallbackServerContext* context,
+                                    const v1::SignUrlRequest* request,
+                                    v1::SignUrlResponse* response) override;
 
  private:
   GatewayState& state_;
