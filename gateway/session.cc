@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/status_util.h"
 #include "gateway/connection_id.h"
@@ -20,6 +21,7 @@
 #include "gateway/fanout.h"
 #include "gateway/identity.h"
 #include "gateway/handshake.h"
+#include "gateway/signed_url.h"
 #include "gateway/url.h"
 
 namespace fngate::gateway {
@@ -135,10 +137,22 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
   if (!websocket::is_upgrade(request_)) {
     return RespondHttp(426, "fngate: this endpoint speaks WebSocket only\n");
   }
-  const RequestTarget target =
+  RequestTarget target =
       ParseRequestTarget(std::string_view(request_.target().data(), request_.target().size()));
   function_ = state_.FindFunction(target.function);
   if (function_ < 0) return RespondHttp(404, "fngate: no such function\n");
+  // Signed URLs (gateway/signed_url.h), before the function hears of this connection: 401, or
+  // the signed user bound and the fngate_* parameters taken out of the query it will see.
+  if (UrlCheck signed_url = CheckSignedUrl(
+          state_.url_signer(), state_.function(function_).settings().require_signed_url, target,
+          absl::Now());
+      !signed_url.ok()) {
+    FNGATE_LOG(Debug) << "[conn=" << id_ << "] refused (" << UrlCheckErrorName(signed_url.error)
+                      << "): " << signed_url.message;
+    return RespondHttp(401, signed_url.HttpBody());
+  } else {
+    context_.set_user_id(std::move(signed_url.user_id));
+  }
   // Counted before the draining check: a drain starting in between then waits for this one.
   state_.AddLive();
   if (state_.draining()) {
