@@ -38,16 +38,17 @@ function(fngate_cc_binary)
   fngate_apply_defaults(${ARG_NAME})
 endfunction()
 
-# fngate_cc_test(NAME name SRCS ... DEPS ... [LABELS ...] [DEFINES ...])
+# fngate_cc_test(NAME name SRCS ... DEPS ... [LABELS ...] [DEFINES ...] [ARGS ...])
+# ARGS: arguments of the test binary in CTest (e.g. a --gtest_filter).
 # Each test binary is one CTest test (not one per case): on 2 cores, process start-up of
 # per-case discovery costs more than it buys.
 function(fngate_cc_test)
-  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;DEFINES" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;DEFINES;ARGS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   target_compile_definitions(${ARG_NAME} PRIVATE ${ARG_DEFINES})
   fngate_apply_defaults(${ARG_NAME})
-  add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME})
+  add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME} ${ARG_ARGS})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
   endif()

@@ -1,5 +1,8 @@
 #include "gateway/config.h"
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -24,6 +27,9 @@ using google::protobuf::Message;
 using google::protobuf::Reflection;
 
 std::string Quote(const std::string& s) { return absl::StrCat("'", s, "'"); }
+
+// HMAC keys shorter than this are guessable; SHA-256's block is 64, its output 32.
+constexpr size_t kMinSecretBytes = 16;
 
 // Sets (or, for a repeated field, appends) one scalar from its text form.
 absl::Status SetScalar(Message& msg, const FieldDescriptor& field, const std::string& text) {
@@ -201,6 +207,62 @@ std::string NormaliseTarget(const std::string& target) {
   return target;
 }
 
+// Reads a secret from its file or environment variable. Errors name `what` (the key id) and
+// where the secret was looked for, never anything read.
+absl::StatusOr<std::string> ReadSecret(const config::v1::Secret& secret, const std::string& what) {
+  if (secret.file().empty() == secret.env().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": set exactly one of secret.file and secret.env"));
+  }
+  std::string value;
+  if (!secret.file().empty()) {
+    std::ifstream in(secret.file(), std::ios::binary);
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": cannot read the secret file ", Quote(secret.file()), ": ",
+                       std::strerror(errno)));
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    value = text.str();
+    // `echo key > file` and most editors end the file with a newline that is not the key's.
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+    if (value.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": the secret file ", Quote(secret.file()), " is empty"));
+    }
+  } else {
+    const char* env = std::getenv(secret.env().c_str());
+    if (env == nullptr || *env == '\0') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": the environment variable ", Quote(secret.env()), " is not set or empty"));
+    }
+    value = env;
+  }
+  return value;
+}
+
+// A public URL clients can use: ws:// or wss://, a host, an optional path prefix, nothing else.
+absl::Status CheckPublicUrl(const std::string& url) {
+  const size_t scheme_end = url.find("://");
+  const std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
+  if (scheme != "ws" && scheme != "wss") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected ws://HOST[:PORT][/PREFIX] or wss://..., got ", Quote(url)));
+  }
+  const std::string rest = url.substr(scheme_end + 3);
+  if (rest.empty() || rest.front() == '/') {
+    return absl::InvalidArgumentError(absl::StrCat("no host in ", Quote(url)));
+  }
+  for (char c : rest) {
+    if (c == '?' || c == '#' || !absl::ascii_isgraph(static_cast<unsigned char>(c))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a public URL has no query, fragment, spaces or control characters: ", Quote(url)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 template <typename T>
 T Or(T value, T fallback) {
   return value == T{} ? fallback : value;
@@ -372,6 +434,11 @@ absl::StatusOr<GatewaySettings> ToSettings(const config::v1::GatewayConfig& c,
     fs.streams = Or(f.streams(), 4u);
     if (fs.streams > 256) problem(p + ".streams", "at most 256");
     fs.stream_max_age = std::chrono::milliseconds(Or(f.stream_max_age_ms(), 10000u));
+    fs.require_signed_url = f.require_signed_url();
+    if (fs.require_signed_url && c.signing().keys().empty()) {
+      problem(p + ".require_signed_url",
+              "needs at least one key in signing.keys (no URL could ever be valid)");
+    }
     s.functions.push_back(std::move(fs));
   }
 
@@ -408,6 +475,43 @@ absl::StatusOr<GatewaySettings> ToSettings(const config::v1::GatewayConfig& c,
       s.log_level != "error") {
     problem("log_level", "expected debug, info, warning or error");
   }
+
+  const config::v1::Signing& sg = c.signing();
+  for (int i = 0; i < sg.keys_size(); ++i) {
+    const config::v1::SigningKey& k = sg.keys(i);
+    const std::string p = absl::StrCat("signing.keys[", i, "]");
+    if (!IsValidSigningKeyId(k.id())) {
+      problem(p + ".id", "a key id is 1-64 letters, digits, '-' or '_'");
+      continue;
+    }
+    bool repeated = false;
+    for (const SigningKey& earlier : s.signing.keys) repeated |= earlier.id == k.id();
+    if (repeated) {
+      problem(p + ".id", absl::StrCat("key id ", Quote(k.id()), " is configured twice"));
+      continue;
+    }
+    absl::StatusOr<std::string> secret = ReadSecret(k.secret(), absl::StrCat("key ", Quote(k.id())));
+    if (!secret.ok()) {
+      problem(p + ".secret", secret.status().message());
+      continue;
+    }
+    if (secret->size() < kMinSecretBytes) {
+      problem(p + ".secret",
+              absl::StrCat("key ", Quote(k.id()), ": the secret has ", secret->size(),
+                           " bytes; at least ", kMinSecretBytes, " are needed (32 recommended)"));
+      continue;
+    }
+    s.signing.keys.push_back(SigningKey{k.id(), *std::move(secret)});
+  }
+  s.signing.public_url = sg.public_url();
+  while (absl::EndsWith(s.signing.public_url, "/")) s.signing.public_url.pop_back();
+  if (!sg.public_url().empty()) {
+    if (absl::Status st = CheckPublicUrl(s.signing.public_url); !st.ok()) {
+      problem("signing.public_url", st.message());
+    }
+  }
+  s.signing.default_scheme = c.tls().cert_file().empty() ? "ws" : "wss";
+  s.signing.max_ttl_seconds = Or(sg.max_ttl_seconds(), 86400u);
 
   if (!problems.empty()) {
     return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));

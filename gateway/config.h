@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "fngate/config/v1/gateway_config.pb.h"
+#include "gateway/signed_url.h"
 
 namespace fngate::gateway {
 
@@ -43,6 +44,7 @@ struct FunctionSettings {
   FunctionTransport transport = FunctionTransport::kAuto;
   uint32_t streams = 4;
   std::chrono::milliseconds stream_max_age{10000};
+  bool require_signed_url = false;  // Unsigned, tampered or expired URLs get HTTP 401.
 };
 
 struct LimitSettings {
@@ -61,6 +63,16 @@ struct DeadlineSettings {
   std::chrono::milliseconds error{5000};
 };
 
+// Signed URLs (gateway/signed_url.h). Secrets were read from their files or environment
+// variables by ToSettings(); nothing may log them.
+struct SigningSettings {
+  std::vector<SigningKey> keys;  // Every one verifies; the last one signs.
+  std::string public_url;        // "wss://ws.example.com", no trailing '/'; "" : derived.
+  // Scheme of the derived public URL: "wss" when client TLS is configured, else "ws".
+  std::string default_scheme = "ws";
+  uint32_t max_ttl_seconds = 86400;
+};
+
 // Immutable after LoadSettings(); shared read-only by every thread.
 struct GatewaySettings {
   HostPort listen;
@@ -74,6 +86,7 @@ struct GatewaySettings {
   std::chrono::milliseconds drain_grace{10000};
   std::vector<std::string> forward_headers;  // Lower case.
   std::string log_level = "info";
+  SigningSettings signing;
 };
 
 // Where each set key came from ("file.yaml:12" or "flag --x"), keyed by path

@@ -1,6 +1,7 @@
 #include "gateway/control_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "gateway/envelope.h"
 #include "gateway/fanout.h"
 #include "gateway/identity.h"
 #include "gateway/outbound.h"
@@ -14,6 +15,9 @@ constexpr int kMaxTargetNames = 100000;
 constexpr size_t kMaxIdentityBytes = 256;
 constexpr int kMaxMetadataEntries = 64;
 constexpr size_t kMaxMetadataValueBytes = 4096;
+// JSON payloads are checked once here, never again per recipient; gRPC's own message limit
+// (4 MiB by default) bounds them before this does.
+constexpr size_t kMaxJsonBytes = 64 << 20;
 
 grpc::Status Invalid(const std::string& field, absl::string_view problem) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat(field, ": ", problem));
@@ -118,6 +122,10 @@ grpc::ServerUnaryReactor* ControlService::Send(grpc::CallbackServerContext* cont
   if (request->payload().data_case() == v1::Payload::DATA_NOT_SET) {
     return Finish(context, Invalid("payload", "text, binary or json is required"));
   }
+  if (request->payload().has_json()) {
+    absl::Status json = envelope::ValidateJson(request->payload().json(), kMaxJsonBytes);
+    if (!json.ok()) return Finish(context, Invalid("payload.json", json.message()));
+  }
   // Serialised once here; every recipient's queue shares this one buffer.
   OutboundMessagePtr message = MessageFromPayload(v1::Payload(request->payload()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -159,6 +167,10 @@ grpc::ServerUnaryReactor* ControlService::Emit(grpc::CallbackServerContext* cont
   if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
   if (!IsValidEventName(request->name())) {
     return Finish(context, Invalid("name", "1-64 bytes of letters, digits, _ - . :"));
+  }
+  if (!request->data_json().empty()) {
+    absl::Status json = envelope::ValidateJson(request->data_json(), kMaxJsonBytes);
+    if (!json.ok()) return Finish(context, Invalid("data_json", json.message()));
   }
   std::shared_ptr<CloseOrder> order;
   if (request->close()) {

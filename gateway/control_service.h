@@ -42,6 +42,10 @@ class ControlService final : public v1::GatewayControl::CallbackService {
   grpc::ServerUnaryReactor* ListConnections(grpc::CallbackServerContext* context,
                                             const v1::ListConnectionsRequest* request,
                                             v1::ListConnectionsResponse* response) override;
+  // In control_sign_url.cc.
+  grpc::ServerUnaryReactor* SignUrl(grpc::CallbackServerContext* context,
+                                    const v1::SignUrlRequest* request,
+                                    v1::SignUrlResponse* response) override;
 
  private:
   grpc::ServerUnaryReactor* ChangeGroups(grpc::CallbackServerContext* context,

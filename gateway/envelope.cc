@@ -190,35 +190,6 @@ std::string OpenFrame(std::string_view connection_id, std::string_view user_id) 
   return frame;
 }
 
-OutboundMessage MessageFrame(const v1::Payload& payload) {
-  static constexpr std::string_view kPrefix = R"({"type":"message","data":)";
-  OutboundMessage out;
-  switch (payload.data_case()) {
-    case v1::Payload::kBinary:
-      out.data = payload.binary();
-      out.kind = OutboundMessage::Kind::kBinary;
-      return out;
-    case v1::Payload::kText:
-      out.data.reserve(kPrefix.size() + payload.text().size() + 3);
-      out.data.append(kPrefix);
-      AppendJsonString(out.data, payload.text());
-      break;
-    case v1::Payload::kJson: {
-      const std::string_view data = JsonOrNull(payload.json());
-      out.data.reserve(kPrefix.size() + data.size() + 1);
-      out.data.append(kPrefix);
-      out.data.append(data);
-      break;
-    }
-    case v1::Payload::DATA_NOT_SET:
-      out.data.append(kPrefix);
-      out.data.append("null");
-      break;
-  }
-  out.data.push_back('}');
-  return out;
-}
-
 std::string EventFrame(std::string_view name, std::string_view data_json) {
   std::string frame = R"({"type":"event","name":)";
   AppendJsonString(frame, name);

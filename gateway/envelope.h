@@ -34,7 +34,6 @@
 
 #include "absl/status/status.h"
 #include "fngate/v1/events.pb.h"
-#include "gateway/outbound.h"
 
 namespace fngate::gateway::envelope {
 
@@ -54,13 +53,9 @@ inline constexpr size_t kMaxAckIdBytes = 64;
 // The first frame on an envelope connection. An empty `user_id` is sent as null.
 std::string OpenFrame(std::string_view connection_id, std::string_view user_id);
 
-// What an envelope client gets for a pushed payload:
-//   json   -> {"type":"message","data":<the JSON as it is>}   (an empty string counts as null)
-//   text   -> {"type":"message","data":"<the text as a JSON string>"}
-//   binary -> the bytes themselves as a binary frame, NOT wrapped: the envelope is text-only
-//   unset  -> {"type":"message","data":null}
-// `payload.json` must have passed ValidateJson() (it is not parsed again here).
-OutboundMessage MessageFrame(const v1::Payload& payload);
+// What an envelope client gets for a pushed payload is built by OutboundMessage::EnvelopeData()
+// (gateway/outbound.h) with AppendJsonString(): JSON inline, text as a JSON string, binary as
+// a binary frame, unwrapped.
 
 // A framework event (Emit): {"type":"event","name":"<name>","data":<data_json>}. An empty
 // `data_json` is null; otherwise it must have passed ValidateJson(). Raw clients get the

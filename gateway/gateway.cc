@@ -14,6 +14,21 @@ namespace fngate::gateway {
 
 namespace net = boost::asio;
 
+namespace {
+
+// Base of signed URLs: signing.public_url, else the bound WebSocket address (a wildcard host
+// becomes loopback, as for control_advertise: set public_url for clients on other hosts).
+std::string PublicUrl(const GatewaySettings& s, int ws_port) {
+  if (!s.signing.public_url.empty()) return s.signing.public_url;
+  std::string host = s.listen.host;
+  if (host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  if (host.find(':') != std::string::npos) host = absl::StrCat("[", host, "]");
+  return absl::StrCat(s.signing.default_scheme, "://", host, ":", ws_port);
+}
+
+}  // namespace
+
 Gateway::Gateway(GatewaySettings settings)
     : state_(std::move(settings),
              [this](absl::AnyInvocable<void()> task) { net::post(io_, std::move(task)); }),
@@ -61,6 +76,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(GatewaySettings setting
                              gw->control_port_);
   }
   gw->state_.set_control_advertise(advertise);
+  gw->state_.set_public_url(PublicUrl(s, gw->ws_port()));
   return gw;
 }
 

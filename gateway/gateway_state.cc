@@ -12,7 +12,9 @@ std::vector<std::string> FunctionNames(const GatewaySettings& settings) {
 }  // namespace
 
 GatewayState::GatewayState(GatewaySettings settings, EventStreamPool::Defer defer)
-    : settings_(std::move(settings)), metrics_(FunctionNames(settings_)) {
+    : settings_(std::move(settings)),
+      metrics_(FunctionNames(settings_)),
+      url_signer_(settings_.signing.keys) {
   for (size_t i = 0; i < settings_.functions.size(); ++i) {
     function_index_[settings_.functions[i].name] = static_cast<int>(i);
     functions_.push_back(std::make_unique<FunctionClient>(

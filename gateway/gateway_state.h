@@ -19,6 +19,7 @@
 #include "gateway/function_client.h"
 #include "gateway/metrics.h"
 #include "gateway/online_table.h"
+#include "gateway/signed_url.h"
 
 namespace fngate::gateway {
 
@@ -39,6 +40,12 @@ class GatewayState {
   // "host:port" of the control service, put in every event. Set once, before any session.
   void set_control_advertise(std::string address) { control_advertise_ = std::move(address); }
   const std::string& control_advertise() const { return control_advertise_; }
+
+  // Signed URLs: the configured keys (SignUrl mints, the handshake verifies), and the base of
+  // minted URLs ("wss://ws.example.com"), set once before any session or control call.
+  const UrlSigner& url_signer() const { return url_signer_; }
+  void set_public_url(std::string url) { public_url_ = std::move(url); }
+  const std::string& public_url() const { return public_url_; }
 
   bool draining() const { return draining_.load(); }
 
@@ -65,6 +72,8 @@ class GatewayState {
   std::vector<std::unique_ptr<FunctionClient>> functions_;
   OnlineTable table_;
   std::string control_advertise_;
+  const UrlSigner url_signer_;
+  std::string public_url_;
   std::atomic<int64_t> sockets_{0};
   std::atomic<int64_t> live_{0};
   std::atomic<bool> draining_{false};

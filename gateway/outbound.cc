@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
 #include "fngate/v1/events.pb.h"
+#include "gateway/envelope.h"
 
 namespace fngate::gateway {
 
@@ -34,15 +34,25 @@ bool IsValidEventName(std::string_view name) {
   });
 }
 
+const std::string& OutboundMessage::EnvelopeData() const {
+  if (kind == Kind::kBinary || kind == Kind::kEvent) return data;
+  std::call_once(envelope_once_, [this] {
+    envelope_data_.reserve(data.size() + 32);
+    envelope_data_ = R"({"type":"message","data":)";
+    if (kind == Kind::kJson) {
+      envelope_data_ += data.empty() ? "null" : data;
+    } else {
+      envelope::AppendJsonString(envelope_data_, data);
+    }
+    envelope_data_ += '}';
+  });
+  return envelope_data_;
+}
+
 OutboundMessagePtr EventMessage(std::string_view name, std::string_view data_json) {
   auto message = std::make_shared<OutboundMessage>();
   message->kind = OutboundMessage::Kind::kEvent;
-  message->data = absl::StrCat(R"({"type":"event","name":")",
-                               absl::string_view(name.data(), name.size()), R"(","data":)",
-                               data_json.empty() ? absl::string_view("null")
-                                                 : absl::string_view(data_json.data(),
-                                                                     data_json.size()),
-                               "}");
+  message->data = envelope::EventFrame(name, data_json);
   return message;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,15 @@ struct OutboundMessage {
   std::string data;
   Kind kind = Kind::kText;
   bool binary() const { return kind == Kind::kBinary; }
+
+  // What an envelope (fngate.v1) client gets: text and JSON wrapped in a `message` frame,
+  // binary and event frames as they are. Built on first use, once, and shared by every
+  // envelope recipient of a broadcast. Any thread.
+  const std::string& EnvelopeData() const;
+
+ private:
+  mutable std::once_flag envelope_once_;
+  mutable std::string envelope_data_;
 };
 using OutboundMessagePtr = std::shared_ptr<const OutboundMessage>;
 

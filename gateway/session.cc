@@ -13,11 +13,15 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/status_util.h"
 #include "gateway/connection_id.h"
+#include "gateway/envelope.h"
 #include "gateway/fanout.h"
 #include "gateway/identity.h"
 #include "gateway/handshake.h"
+#include "gateway/signed_url.h"
 #include "gateway/url.h"
 
 namespace fngate::gateway {
@@ -72,6 +76,9 @@ std::string TrimReason(std::string reason) {
 // What a queued message counts against max_outbound_bytes: its payload plus the queue entry,
 // so that empty messages cannot pile up for free.
 uint64_t QueuedCost(uint64_t payload_bytes) { return payload_bytes + 64; }
+
+// JSON a function puts in a reply is checked once, here; gRPC's message limit bounds it first.
+constexpr size_t kMaxReplyJsonBytes = 64 << 20;
 
 int CloseCodeForFailure(const grpc::Status& status) {
   // No worker took it, or the worker is overloaded: "try again later". Otherwise the function
@@ -130,10 +137,22 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
   if (!websocket::is_upgrade(request_)) {
     return RespondHttp(426, "fngate: this endpoint speaks WebSocket only\n");
   }
-  const RequestTarget target =
+  RequestTarget target =
       ParseRequestTarget(std::string_view(request_.target().data(), request_.target().size()));
   function_ = state_.FindFunction(target.function);
   if (function_ < 0) return RespondHttp(404, "fngate: no such function\n");
+  // Signed URLs (gateway/signed_url.h), before the function hears of this connection: 401, or
+  // the signed user bound and the fngate_* parameters taken out of the query it will see.
+  if (UrlCheck signed_url = CheckSignedUrl(
+          state_.url_signer(), state_.function(function_).settings().require_signed_url, target,
+          absl::Now());
+      !signed_url.ok()) {
+    FNGATE_LOG(Debug) << "[conn=" << id_ << "] refused (" << UrlCheckErrorName(signed_url.error)
+                      << "): " << signed_url.message;
+    return RespondHttp(401, signed_url.HttpBody());
+  } else {
+    context_.set_user_id(std::move(signed_url.user_id));
+  }
   // Counted before the draining check: a drain starting in between then waits for this one.
   state_.AddLive();
   if (state_.draining()) {
@@ -212,19 +231,25 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
   for (const auto& [key, value] : reply.metadata()) (*context_.mutable_metadata())[key] = value;
   JoinGroups(ValidGroups(id_, reply.groups()), context_);
   std::string subprotocol;
-  if (!reply.subprotocol().empty()) {
+  const std::vector<std::string> offered =
+      SplitSubprotocols({request_[http::field::sec_websocket_protocol].data(),
+                         request_[http::field::sec_websocket_protocol].size()});
+  auto was_offered = [&offered](std::string_view name) {
+    return std::find(offered.begin(), offered.end(), name) != offered.end();
+  };
+  if (reply.subprotocol().empty()) {
+    // The function did not pick one: the gateway speaks the envelope protocol if offered.
+    if (was_offered(envelope::kSubprotocol)) subprotocol = envelope::kSubprotocol;
+  } else {
     // Only one the client offered may be answered (RFC 6455 section 4.2.2).
-    const absl::string_view offered(request_[http::field::sec_websocket_protocol].data(),
-                                    request_[http::field::sec_websocket_protocol].size());
-    for (absl::string_view p : absl::StrSplit(offered, ',', absl::SkipWhitespace())) {
-      if (absl::StripAsciiWhitespace(p) == reply.subprotocol()) subprotocol = reply.subprotocol();
-    }
+    if (was_offered(reply.subprotocol())) subprotocol = reply.subprotocol();
     if (subprotocol.empty()) {
       FNGATE_LOG(Warning) << "[conn=" << id_ << "] function picked subprotocol '"
                           << reply.subprotocol() << "' the client did not offer; ignored";
     }
   }
   context_.set_subprotocol(subprotocol);
+  envelope_ = subprotocol == envelope::kSubprotocol;
   first_actions_ = std::move(*reply.mutable_actions());
 
   const LimitSettings& limits = state_.settings().limits;
@@ -244,6 +269,7 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
   // now (the reply's own actions first) is queued and written once the handshake is done.
   accepting_ = true;
   state_.table().Add(shared_from_this(), context_, user_agent_);
+  if (envelope_) EnqueueText(envelope::OpenFrame(id_, context_.user_id()));
   ApplyActions(first_actions_);
   first_actions_.Clear();
   ws_.async_accept(request_, beast::bind_front_handler(&Session::OnAccept, shared_from_this()));
@@ -321,8 +347,7 @@ void Session::OnRead(beast::error_code ec, size_t bytes) {
   }
   Inbound message;
   message.data = beast::buffers_to_string(read_buffer_.data());
-  message.binary = ws_.got_binary();
-  message.sequence = next_sequence_++;
+  message.kind = ws_.got_binary() ? OutboundMessage::Kind::kBinary : OutboundMessage::Kind::kText;
   read_buffer_.consume(bytes);
   if (read_buffer_.capacity() > 64 * 1024) read_buffer_ = beast::flat_buffer();  // Give back.
   last_activity_us_.store(UnixMicros(std::chrono::system_clock::now()),
@@ -331,6 +356,10 @@ void Session::OnRead(beast::error_code ec, size_t bytes) {
   bytes_in_.Add(message.data.size());
   metrics().messages_in.fetch_add(1, std::memory_order_relaxed);
   metrics().bytes_in.fetch_add(message.data.size(), std::memory_order_relaxed);
+  if (envelope_ && message.kind == OutboundMessage::Kind::kText && AnswerEnvelopeFrame(message)) {
+    return ReadNext();
+  }
+  message.sequence = next_sequence_++;
   inbound_.push_back(std::move(message));
   PumpMessages();
   ReadNext();
@@ -347,10 +376,16 @@ void Session::PumpMessages() {
     inbound_.pop_front();
     v1::MessageEvent event = NewEvent<v1::MessageEvent>();
     event.set_sequence(message.sequence);
-    if (message.binary) {
-      event.mutable_payload()->set_binary(std::move(message.data));
-    } else {
-      event.mutable_payload()->set_text(std::move(message.data));
+    switch (message.kind) {
+      case OutboundMessage::Kind::kBinary:
+        event.mutable_payload()->set_binary(std::move(message.data));
+        break;
+      case OutboundMessage::Kind::kJson:
+        event.mutable_payload()->set_json(std::move(message.data));
+        break;
+      default:
+        event.mutable_payload()->set_text(std::move(message.data));
+        break;
     }
     ++in_flight_;
     // The request id is "<connection id>-<number>": carry the number, build the string only
@@ -358,12 +393,14 @@ void Session::PumpMessages() {
     const uint64_t request_number = request_counter_;
     state_.function(function_).OnMessage(
         std::move(event), [self = shared_from_this(), sequence = message.sequence,
-                           request_number](const grpc::Status& status,
-                                           v1::MessageResponse& reply) {
-          net::post(self->ws_.get_executor(), [self, sequence, request_number, status,
-                                               reply = std::move(reply)]() mutable {
-            self->OnMessageReply(sequence, request_number, status, std::move(reply));
-          });
+                           request_number, ack_id = std::move(message.ack_id)](
+                              const grpc::Status& status, v1::MessageResponse& reply) mutable {
+          net::post(self->ws_.get_executor(),
+                    [self, sequence, request_number, ack_id = std::move(ack_id), status,
+                     reply = std::move(reply)]() mutable {
+                      self->OnMessageReply(sequence, request_number, ack_id, status,
+                                           std::move(reply));
+                    });
         });
   }
   ReadNext();  // Resumes reading if it was paused on a full inbound queue.
@@ -371,10 +408,24 @@ void Session::PumpMessages() {
 }
 
 void Session::OnMessageReply(uint64_t sequence, uint64_t request_number,
-                             const grpc::Status& status, v1::MessageResponse reply) {
+                             const std::string& ack_id, const grpc::Status& status,
+                             v1::MessageResponse reply) {
   --in_flight_;
   if (status.ok()) {
     ApplyActions(*reply.mutable_actions());
+    if (!ack_id.empty()) EnqueueText(envelope::AckFrame(ack_id, absl::OkStatus()));
+  } else if (envelope_) {
+    // An envelope client is told in an ack (or an error frame) and stays connected.
+    const std::string request_id = absl::StrCat(id_, "-", request_number);
+    FNGATE_LOG(Warning) << "[conn=" << id_ << "] message event " << request_id
+                        << " failed: " << status.error_code() << " " << status.error_message();
+    FireError(v1::EVENT_KIND_MESSAGE, request_id, status, sequence);
+    const absl::Status error = FromGrpcStatus(status);
+    EnqueueText(ack_id.empty()
+                    ? envelope::ErrorFrame(absl::StrCat("message ", sequence, " failed: ",
+                                                        absl::StatusCodeToString(error.code()),
+                                                        ": ", error.message()))
+                    : envelope::AckFrame(ack_id, error));
   } else {
     const std::string request_id = absl::StrCat(id_, "-", request_number);
     FNGATE_LOG(Warning) << "[conn=" << id_ << "] message event " << request_id
@@ -388,6 +439,36 @@ void Session::OnMessageReply(uint64_t sequence, uint64_t request_number,
     }
   }
   PumpMessages();
+}
+
+bool Session::AnswerEnvelopeFrame(Inbound& message) {
+  envelope::ClientFrame frame =
+      envelope::ParseClientFrame(message.data, state_.settings().limits.max_message_bytes);
+  if (!frame.status.ok()) {
+    const absl::string_view problem = frame.status.message();
+    EnqueueText(frame.ack_id.empty() ? envelope::ErrorFrame({problem.data(), problem.size()})
+                                     : envelope::AckFrame(frame.ack_id, frame.status));
+    return true;
+  }
+  if (frame.type == envelope::ClientFrameType::kPing) {
+    EnqueueText(envelope::PongFrame());
+    return true;
+  }
+  if (frame.data.has_json()) {
+    message.kind = OutboundMessage::Kind::kJson;
+    message.data = std::move(*frame.data.mutable_json());
+  } else {
+    message.data = std::move(*frame.data.mutable_text());
+  }
+  message.ack_id = std::move(frame.ack_id);
+  return false;
+}
+
+void Session::EnqueueText(std::string text) {
+  auto message = std::make_shared<OutboundMessage>();
+  message->kind = OutboundMessage::Kind::kEvent;  // Sent as it is, in either mode.
+  message->data = std::move(text);
+  Enqueue(std::move(message));
 }
 
 void Session::FireError(v1::EventKind failed, const std::string& failed_request_id,
@@ -449,6 +530,11 @@ void Session::ApplyActions(google::protobuf::RepeatedPtrField<v1::Action>& actio
     switch (action.action_case()) {
       case v1::Action::kSend: {
         v1::Action::Send& send = *action.mutable_send();
+        if (send.payload().has_json() &&
+            !envelope::ValidateJson(send.payload().json(), kMaxReplyJsonBytes).ok()) {
+          FNGATE_LOG(Warning) << "[conn=" << id_ << "] function sent invalid JSON; ignored";
+          break;
+        }
         OutboundMessagePtr message = MessageFromPayload(std::move(*send.mutable_payload()));
         ResolvedTarget targets = resolve(send.target(), self);
         if (self) Enqueue(message);
@@ -468,9 +554,11 @@ void Session::ApplyActions(google::protobuf::RepeatedPtrField<v1::Action>& actio
       }
       case v1::Action::kEmit: {
         const v1::Action::Emit& emit = action.emit();
-        if (!IsValidEventName(emit.name())) {
-          FNGATE_LOG(Warning) << "[conn=" << id_ << "] function emitted a malformed event name; "
-                              << "ignored";
+        if (!IsValidEventName(emit.name()) ||
+            (!emit.data_json().empty() &&
+             !envelope::ValidateJson(emit.data_json(), kMaxReplyJsonBytes).ok())) {
+          FNGATE_LOG(Warning) << "[conn=" << id_ << "] function emitted a malformed event name "
+                              << "or data; ignored";
           break;
         }
         OutboundMessagePtr message = EventMessage(emit.name(), emit.data_json());
@@ -656,7 +744,8 @@ void Session::WriteNext() {
   ws_.binary(next.message->binary());  // Safe: at most one write is in flight.
   // The handler holds the message too: the queue may be cleared (connection over) while Beast
   // is still writing from it.
-  ws_.async_write(net::buffer(next.message->data),
+  const std::string& data = envelope_ ? next.message->EnvelopeData() : next.message->data;
+  ws_.async_write(net::buffer(data),
                   [self = shared_from_this(), message = next.message](beast::error_code ec,
                                                                       size_t bytes) {
                     self->OnWrite(ec, bytes);

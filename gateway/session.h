@@ -76,8 +76,9 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   struct Inbound {
     std::string data;
-    bool binary = false;
+    OutboundMessage::Kind kind = OutboundMessage::Kind::kText;  // Text, binary or JSON.
     uint64_t sequence = 0;
+    std::string ack_id;  // Envelope clients: the ack id to answer, as JSON; empty for none.
   };
   struct Outbound {
     OutboundMessagePtr message;  // Null for the close frame.
@@ -95,8 +96,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadNext();
   void OnRead(boost::beast::error_code ec, size_t bytes);
   void PumpMessages();
-  void OnMessageReply(uint64_t sequence, uint64_t request_number, const grpc::Status& status,
-                      v1::MessageResponse reply);
+  void OnMessageReply(uint64_t sequence, uint64_t request_number, const std::string& ack_id,
+                      const grpc::Status& status, v1::MessageResponse reply);
+  // Envelope clients: a text frame that is not a message for the function (ping, bad frame)
+  // is answered here. Returns false when `message` should go on to the function.
+  bool AnswerEnvelopeFrame(Inbound& message);
+  void EnqueueText(std::string text);
   void FireError(v1::EventKind failed, const std::string& failed_request_id,
                  const grpc::Status& status, uint64_t sequence);
   void ApplyActions(google::protobuf::RepeatedPtrField<v1::Action>& actions);
@@ -154,6 +159,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool close_started_ = false;   // A close frame is queued or sent by us.
   bool socket_done_ = false;     // The read loop ended: the connection is over.
   bool drop_inbound_ = false;    // Closed after a failed event: don't deliver the rest.
+  bool envelope_ = false;        // Speaks fngate.v1: JSON frames, acks (SPEC section 1).
   bool disconnect_sent_ = false;
   int close_code_ = kCloseAbnormal;
   std::string close_reason_;

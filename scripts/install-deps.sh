@@ -24,6 +24,7 @@ readonly PACKAGES=(
   libboost-json1.81-dev  # Boost.JSON: parses the envelope protocol's client frames (untrusted)
   libabsl-dev            # Abseil 20220623: Status, StatusOr, strings, synchronization
   libssl-dev             # OpenSSL 3: connection ids, HMAC, TLS
+  openssl                # the openssl command: tests make throw-away CAs and certificates
   libgtest-dev           # GoogleTest 1.12
   libgmock-dev           # GoogleMock 1.12
   libyaml-cpp-dev        # yaml-cpp 0.7: the config file

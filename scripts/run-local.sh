@@ -30,7 +30,7 @@ readonly worker_stop_timeout_s=8    # the runtime's 5 s grace + margin
 
 if [[ "${SKIP_BUILD:-}" != "1" ]]; then
   bash scripts/install-deps.sh
-  bash scripts/build.sh fngate echo_function chat_function
+  bash scripts/build.sh fngate fngatectl echo_function chat_function
 fi
 
 # The contract puts binaries at $BUILD_DIR/gateway/fngate and $BUILD_DIR/functions/<name>;
@@ -177,6 +177,7 @@ fngate is running (${ready_line}).
   admin:   http://127.0.0.1:${admin_port}/metrics  /healthz  /readyz
   logs:    ${log_dir}/{gateway,echo-1,echo-2,chat}.log
 Try:  npx wscat -c ws://127.0.0.1:${ws_port}/echo      (needs Node.js)
+      ${build_dir}/gateway/ctl/fngatectl --control=127.0.0.1:${control_port} list
 Watch: tail -f ${log_dir}/echo-1.log ${log_dir}/echo-2.log
 Ctrl-C stops everything.
 

@@ -7,6 +7,9 @@
 #
 # The image reads /etc/fngate/gateway.yaml (listeners on 0.0.0.0, no functions); mount your own
 # there, or add flags after the image name: they override the file (--function=NAME=TARGET, ...).
+# The image also holds fngatectl, the control service's CLI, for `docker exec`:
+#
+#   docker exec <container> fngatectl list
 
 FROM debian:bookworm AS build
 WORKDIR /src
@@ -14,11 +17,12 @@ WORKDIR /src
 COPY scripts/install-deps.sh scripts/
 RUN bash scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . .
-# Only the gateway target; no tests. The ccache cache mount (BuildKit) makes rebuilds cheap.
+# Only the gateway and its CLI; no tests. The ccache cache mount (BuildKit) makes rebuilds cheap.
 RUN --mount=type=cache,target=/root/.cache/ccache \
     BUILD_DIR=/build BUILD_TYPE=Release CMAKE_ARGS="-DBUILD_TESTING=OFF" \
-      bash scripts/build.sh fngate \
- && install -D -m 0755 /build/gateway/fngate /out/fngate
+      bash scripts/build.sh fngate fngatectl \
+ && install -D -m 0755 /build/gateway/fngate /out/fngate \
+ && install -D -m 0755 /build/gateway/ctl/fngatectl /out/fngatectl
 
 FROM debian:bookworm-slim
 # The Debian 12 packages holding every library `ldd fngate` lists (gRPC 1.51, Protobuf 3.21,
@@ -30,11 +34,11 @@ RUN apt-get update \
       libssl3 zlib1g libjemalloc2 libyaml-cpp0.7 libboost-json1.81.0 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fngate
-COPY --from=build /out/fngate /usr/local/bin/fngate
+COPY --from=build /out/fngate /out/fngatectl /usr/local/bin/
 COPY deploy/docker/gateway.container.yaml /etc/fngate/gateway.yaml
 COPY deploy/gateway.example.yaml /etc/fngate/gateway.example.yaml
 # Fail the build, not the first start, if a library is missing from the list above.
-RUN if ldd /usr/local/bin/fngate | grep 'not found'; then exit 1; fi
+RUN if ldd /usr/local/bin/fngate /usr/local/bin/fngatectl | grep 'not found'; then exit 1; fi
 
 USER 10001:10001
 # WebSocket, control (gRPC), admin HTTP (/healthz /readyz /metrics).

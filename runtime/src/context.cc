@@ -1,5 +1,6 @@
 #include "fngate/runtime/context.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -84,8 +85,9 @@ GatewayClient& Context::Gateway() const {
 
 ReplyContext::ReplyContext(const v1::ConnectionContext& connection, const std::string& request_id,
                            const CallInfo& call,
-                           google::protobuf::RepeatedPtrField<v1::Action>& actions)
-    : Context(connection, request_id, call), actions_(actions) {}
+                           google::protobuf::RepeatedPtrField<v1::Action>& actions,
+                           v1::ConnectResponse* connect)
+    : Context(connection, request_id, call), actions_(actions), connect_(connect) {}
 
 void ReplyContext::Reply(std::string text) { Reply(Payload::Text(std::move(text))); }
 
@@ -97,11 +99,31 @@ void ReplyContext::Reply(Payload payload) {
 }
 
 void ReplyContext::Send(const To& to, Payload payload) {
-  // An empty target would mean "this connection": an empty batch must send nothing instead.
+  // An empty target would mean "this connection": an empty To must send nothing instead. The
+  // same holds for every action below that takes a To.
   if (to.empty()) return;
   v1::Action::Send& send = *actions_.Add()->mutable_send();
   ToProto(to, *send.mutable_target());
   ToProto(std::move(payload), *send.mutable_payload());
+}
+
+void ReplyContext::Emit(std::string_view name, std::string data_json,
+                        const EmitOptions& options) {
+  v1::Action::Emit& emit = *actions_.Add()->mutable_emit();
+  emit.set_name(std::string(name));
+  emit.set_data_json(std::move(data_json));
+  if (options.close) {
+    emit.set_close(true);
+    emit.set_code(options.code);
+    emit.set_reason(TruncateCloseReason(options.reason));
+  }
+}
+
+void ReplyContext::Emit(const To& to, std::string_view name, std::string data_json,
+                        const EmitOptions& options) {
+  if (to.empty()) return;
+  Emit(name, std::move(data_json), options);
+  ToProto(to, *actions_.rbegin()->mutable_emit()->mutable_target());
 }
 
 void ReplyContext::Close(int code, std::string_view reason) {
@@ -110,11 +132,98 @@ void ReplyContext::Close(int code, std::string_view reason) {
   close.set_reason(TruncateCloseReason(reason));
 }
 
+void ReplyContext::Close(const To& to, int code, std::string_view reason) {
+  if (to.empty()) return;
+  Close(code, reason);
+  ToProto(to, *actions_.rbegin()->mutable_close()->mutable_target());
+}
+
+void ReplyContext::Join(std::string group) { ChangeGroups(nullptr, std::move(group), true); }
+
+void ReplyContext::Leave(std::string group) { ChangeGroups(nullptr, std::move(group), false); }
+
+void ReplyContext::Join(const To& to, std::string group) {
+  if (!to.empty()) ChangeGroups(&to, std::move(group), true);
+}
+
+void ReplyContext::Leave(const To& to, std::string group) {
+  if (!to.empty()) ChangeGroups(&to, std::move(group), false);
+}
+
+void ReplyContext::ChangeGroups(const To* to, std::string group, bool join) {
+  if (to == nullptr && connect_ != nullptr) {
+    // A connecting connection has no groups yet (nothing can address it before it is in the
+    // online table), so the response's list is the whole truth: edit it in place.
+    google::protobuf::RepeatedPtrField<std::string>& groups = *connect_->mutable_groups();
+    auto it = std::find(groups.begin(), groups.end(), group);
+    if (join && it == groups.end()) groups.Add(std::move(group));
+    if (!join && it != groups.end()) groups.erase(it);
+    return;
+  }
+  // Join and Leave have the same shape.
+  auto fill = [&](auto& change) {
+    if (to != nullptr) ToProto(*to, *change.mutable_target());
+    change.add_groups(std::move(group));
+  };
+  v1::Action& action = *actions_.Add();
+  if (join) {
+    fill(*action.mutable_join());
+  } else {
+    fill(*action.mutable_leave());
+  }
+}
+
+v1::Identity& ReplyContext::SelfIdentity() {
+  if (!actions_.empty()) {
+    v1::Action& last = *actions_.rbegin();
+    if (last.has_bind() && !last.bind().has_target()) {
+      return *last.mutable_bind()->mutable_identity();
+    }
+  }
+  return *actions_.Add()->mutable_bind()->mutable_identity();
+}
+
+void ReplyContext::BindUser(std::string user_id) {
+  if (connect_ != nullptr) return connect_->set_user_id(std::move(user_id));
+  SelfIdentity().set_user_id(std::move(user_id));
+}
+
+void ReplyContext::SetAppId(std::string app_id) {
+  if (connect_ != nullptr) return connect_->set_app_id(std::move(app_id));
+  SelfIdentity().set_app_id(std::move(app_id));
+}
+
+void ReplyContext::SetChannel(std::string channel) {
+  if (connect_ != nullptr) return connect_->set_channel(std::move(channel));
+  SelfIdentity().set_channel(std::move(channel));
+}
+
+void ReplyContext::SetDeviceId(std::string device_id) {
+  if (connect_ != nullptr) return connect_->set_device_id(std::move(device_id));
+  SelfIdentity().set_device_id(std::move(device_id));
+}
+
+void ReplyContext::SetMetadata(std::string key, std::string value) {
+  StringMap& metadata =
+      connect_ != nullptr ? *connect_->mutable_metadata() : *SelfIdentity().mutable_metadata();
+  metadata[std::move(key)] = std::move(value);
+}
+
+void ReplyContext::BindUser(const To& to, const IdentityChange& change) {
+  if (to.empty()) return;
+  v1::Action::Bind bind;
+  ToProto(change, *bind.mutable_identity());
+  if (bind.identity().ByteSizeLong() == 0) return;  // Nothing to change.
+  ToProto(to, *bind.mutable_target());
+  *actions_.Add()->mutable_bind() = std::move(bind);
+}
+
 // ConnectContext
 
 ConnectContext::ConnectContext(const v1::ConnectEvent& event, v1::ConnectResponse& response,
                                const CallInfo& call)
-    : ReplyContext(event.connection(), event.request_id(), call, *response.mutable_actions()),
+    : ReplyContext(event.connection(), event.request_id(), call, *response.mutable_actions(),
+                   &response),
       event_(event),
       response_(response) {}
 
@@ -122,12 +231,6 @@ void ConnectContext::Reject(int http_status, std::string_view reason) {
   v1::ConnectResponse::Reject& reject = *response_.mutable_reject();
   reject.set_http_status(http_status);
   reject.set_reason(std::string(reason));
-}
-
-void ConnectContext::BindUser(std::string user_id) { response_.set_user_id(std::move(user_id)); }
-
-void ConnectContext::SetMetadata(std::string key, std::string value) {
-  (*response_.mutable_metadata())[std::move(key)] = std::move(value);
 }
 
 bool ConnectContext::AcceptSubprotocol(std::string_view name) {
@@ -144,15 +247,25 @@ bool ConnectContext::AcceptSubprotocol(std::string_view name) {
 
 MessageContext::MessageContext(const v1::MessageEvent& event, v1::MessageResponse& response,
                                const CallInfo& call)
-    : ReplyContext(event.connection(), event.request_id(), call, *response.mutable_actions()),
+    : ReplyContext(event.connection(), event.request_id(), call, *response.mutable_actions(),
+                   nullptr),
       event_(event) {}
 
 const std::string& MessageContext::data() const {
-  return is_binary() ? event_.payload().binary() : event_.payload().text();
+  const v1::Payload& payload = event_.payload();
+  switch (payload.data_case()) {
+    case v1::Payload::kBinary:
+      return payload.binary();
+    case v1::Payload::kJson:
+      return payload.json();
+    default:
+      return payload.text();
+  }
 }
 
 Payload MessageContext::payload() const {
-  return is_binary() ? Payload::Binary(data()) : Payload::Text(data());
+  if (is_binary()) return Payload::Binary(data());
+  return is_json() ? Payload::Json(data()) : Payload::Text(data());
 }
 
 // DisconnectContext

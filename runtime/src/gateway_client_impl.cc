@@ -1,6 +1,8 @@
 #include "runtime/src/gateway_client_impl.h"
 
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <utility>
 
 #include <grpcpp/client_context.h>
@@ -23,7 +25,22 @@ class NoGatewayClient final : public GatewayClient {
   // GatewayClient
   absl::StatusOr<SendResult> Send(const To&, Payload) override { return Error(); }
   absl::StatusOr<CloseResult> Close(const To&, int, std::string_view) override { return Error(); }
+  absl::StatusOr<EmitResult> Emit(const To&, std::string_view, std::string_view,
+                                  const EmitOptions&) override {
+    return Error();
+  }
+  absl::StatusOr<ChangeResult> JoinGroups(const To&, const std::vector<std::string>&) override {
+    return Error();
+  }
+  absl::StatusOr<ChangeResult> LeaveGroups(const To&, const std::vector<std::string>&) override {
+    return Error();
+  }
+  absl::StatusOr<ChangeResult> BindUser(const To&, const IdentityChange&) override {
+    return Error();
+  }
   absl::StatusOr<v1::ConnectionInfo> GetConnection(std::string_view) override { return Error(); }
+  absl::StatusOr<ConnectionPage> ListConnections(const ListOptions&) override { return Error(); }
+  absl::StatusOr<SignedUrl> SignUrl(const SignUrlOptions&) override { return Error(); }
   const std::string& address() const override { return address_; }
 
  private:
@@ -57,6 +74,11 @@ std::shared_ptr<grpc::Channel> SharedChannelLocked(Caches& caches, const std::st
     channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   }
   return channel;
+}
+
+void CopyIds(const google::protobuf::RepeatedPtrField<std::string>& from,
+             std::vector<std::string>& to) {
+  to.assign(from.begin(), from.end());
 }
 
 }  // namespace
@@ -115,6 +137,72 @@ absl::StatusOr<CloseResult> GatewayClientImpl::Close(const To& to, int code,
   return result;
 }
 
+absl::StatusOr<EmitResult> GatewayClientImpl::Emit(const To& to, std::string_view name,
+                                                   std::string_view data_json,
+                                                   const EmitOptions& options) {
+  if (to.empty()) return EmitResult{};
+  v1::EmitRequest request;
+  ToProto(to, *request.mutable_target());
+  request.set_name(std::string(name));
+  request.set_data_json(std::string(data_json));
+  if (options.close) {
+    request.set_close(true);
+    request.set_code(options.code);
+    request.set_reason(options.reason);
+  }
+  v1::EmitResponse response;
+  const grpc::Status status = stub_->Emit(NewCallContext().get(), request, &response);
+  if (!status.ok()) return CallError(status);
+
+  EmitResult result;
+  result.delivered = response.delivered();
+  CopyIds(response.gone_connection_ids(), result.gone_connection_ids);
+  CopyIds(response.overflowed_connection_ids(), result.overflowed_connection_ids);
+  return result;
+}
+
+absl::StatusOr<ChangeResult> GatewayClientImpl::ChangeGroups(
+    const To& to, const std::vector<std::string>& groups, bool join) {
+  if (to.empty()) return ChangeResult{};
+  v1::GroupsRequest request;
+  ToProto(to, *request.mutable_target());
+  request.mutable_groups()->Add(groups.begin(), groups.end());
+  v1::GroupsResponse response;
+  const grpc::Status status =
+      join ? stub_->JoinGroups(NewCallContext().get(), request, &response)
+           : stub_->LeaveGroups(NewCallContext().get(), request, &response);
+  if (!status.ok()) return CallError(status);
+  ChangeResult result;
+  result.affected = response.affected();
+  CopyIds(response.gone_connection_ids(), result.gone_connection_ids);
+  return result;
+}
+
+absl::StatusOr<ChangeResult> GatewayClientImpl::JoinGroups(const To& to,
+                                                           const std::vector<std::string>& groups) {
+  return ChangeGroups(to, groups, /*join=*/true);
+}
+
+absl::StatusOr<ChangeResult> GatewayClientImpl::LeaveGroups(
+    const To& to, const std::vector<std::string>& groups) {
+  return ChangeGroups(to, groups, /*join=*/false);
+}
+
+absl::StatusOr<ChangeResult> GatewayClientImpl::BindUser(const To& to,
+                                                         const IdentityChange& change) {
+  if (to.empty()) return ChangeResult{};
+  v1::BindRequest request;
+  ToProto(to, *request.mutable_target());
+  ToProto(change, *request.mutable_identity());
+  v1::BindResponse response;
+  const grpc::Status status = stub_->BindUser(NewCallContext().get(), request, &response);
+  if (!status.ok()) return CallError(status);
+  ChangeResult result;
+  result.affected = response.affected();
+  CopyIds(response.gone_connection_ids(), result.gone_connection_ids);
+  return result;
+}
+
 absl::StatusOr<v1::ConnectionInfo> GatewayClientImpl::GetConnection(
     std::string_view connection_id) {
   if (connection_id.empty()) return absl::InvalidArgumentError("connection_id is empty");
@@ -124,6 +212,60 @@ absl::StatusOr<v1::ConnectionInfo> GatewayClientImpl::GetConnection(
   const grpc::Status status = stub_->GetConnection(NewCallContext().get(), request, &response);
   if (!status.ok()) return CallError(status);
   return response;
+}
+
+absl::StatusOr<ConnectionPage> GatewayClientImpl::ListConnections(const ListOptions& options) {
+  v1::ListConnectionsRequest request;
+  request.set_function(options.function);
+  request.set_user_id(options.user_id);
+  request.set_group(options.group);
+  request.set_app_id(options.app_id);
+  request.set_channel(options.channel);
+  request.set_page_size(options.page_size);
+  request.set_page_token(options.page_token);
+  v1::ListConnectionsResponse response;
+  const grpc::Status status = stub_->ListConnections(NewCallContext().get(), request, &response);
+  if (!status.ok()) return CallError(status);
+  ConnectionPage page;
+  page.connections.reserve(response.connections_size());
+  for (v1::ConnectionInfo& row : *response.mutable_connections()) {
+    page.connections.push_back(std::move(row));
+  }
+  page.next_page_token = std::move(*response.mutable_next_page_token());
+  return page;
+}
+
+absl::StatusOr<SignedUrl> GatewayClientImpl::SignUrl(const SignUrlOptions& options) {
+  if (options.ttl < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("ttl: must not be negative");
+  }
+  // Whole seconds, rounded up, so that a URL never lives shorter than asked.
+  const int64_t ttl_seconds = absl::ToInt64Seconds(absl::Ceil(options.ttl, absl::Seconds(1)));
+  if (ttl_seconds > std::numeric_limits<uint32_t>::max()) {
+    return absl::InvalidArgumentError("ttl: too long");
+  }
+  v1::SignUrlRequest request;
+  request.set_function(options.function);
+  request.mutable_query()->insert(options.query.begin(), options.query.end());
+  request.set_user_id(options.user_id);
+  request.set_ttl_seconds(static_cast<uint32_t>(ttl_seconds));
+  v1::SignUrlResponse response;
+  const grpc::Status status = stub_->SignUrl(NewCallContext().get(), request, &response);
+  if (!status.ok()) return CallError(status);
+  SignedUrl url;
+  url.url = std::move(*response.mutable_url());
+  url.expires_at = absl::FromUnixSeconds(response.expires_at().seconds()) +
+                   absl::Nanoseconds(response.expires_at().nanos());
+  url.key_id = std::move(*response.mutable_key_id());
+  return url;
+}
+
+absl::StatusOr<EmitResult> GatewayClient::ForceLogout(const To& to, std::string_view data_json) {
+  EmitOptions close;
+  close.close = true;
+  close.code = kForceLogoutCloseCode;
+  close.reason = std::string(kForceLogoutCloseReason);
+  return Emit(to, kForceLogoutEvent, data_json, close);
 }
 
 absl::StatusOr<std::unique_ptr<GatewayClient>> GatewayClient::Create(std::string_view address,

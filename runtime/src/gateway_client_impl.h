@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <grpcpp/channel.h>
 
@@ -25,7 +26,17 @@ class GatewayClientImpl final : public GatewayClient {
   // GatewayClient
   absl::StatusOr<SendResult> Send(const To& to, Payload payload) override;
   absl::StatusOr<CloseResult> Close(const To& to, int code, std::string_view reason) override;
+  absl::StatusOr<EmitResult> Emit(const To& to, std::string_view name,
+                                  std::string_view data_json,
+                                  const EmitOptions& options) override;
+  absl::StatusOr<ChangeResult> JoinGroups(const To& to,
+                                          const std::vector<std::string>& groups) override;
+  absl::StatusOr<ChangeResult> LeaveGroups(const To& to,
+                                           const std::vector<std::string>& groups) override;
+  absl::StatusOr<ChangeResult> BindUser(const To& to, const IdentityChange& change) override;
   absl::StatusOr<v1::ConnectionInfo> GetConnection(std::string_view connection_id) override;
+  absl::StatusOr<ConnectionPage> ListConnections(const ListOptions& options) override;
+  absl::StatusOr<SignedUrl> SignUrl(const SignUrlOptions& options) override;
   const std::string& address() const override { return address_; }
 
  private:
@@ -33,6 +44,9 @@ class GatewayClientImpl final : public GatewayClient {
   std::unique_ptr<grpc::ClientContext> NewCallContext() const;
   // The failed call's status with the address in front of its message.
   absl::Status CallError(const grpc::Status& status) const;
+  // JoinGroups (join) or LeaveGroups.
+  absl::StatusOr<ChangeResult> ChangeGroups(const To& to, const std::vector<std::string>& groups,
+                                            bool join);
 
   const std::string address_;
   const GatewayClientOptions options_;

@@ -1,4 +1,5 @@
 #include "gateway/envelope.h"
+#include "gateway/outbound.h"
 
 #include <string>
 
@@ -58,39 +59,43 @@ TEST(EnvelopeOpenFrameTest, UserIdIsEscaped) {
   EXPECT_EQ(MustParse(frame).at("userId").as_string(), "a\"b\\c\n\xEF\xBF\xBD");
 }
 
+// What envelope clients get for a push: OutboundMessage::EnvelopeData() (gateway/outbound.h),
+// built on this codec's escaping.
+std::string Envelope(v1::Payload payload) {
+  return MessageFromPayload(std::move(payload))->EnvelopeData();
+}
+
 TEST(EnvelopeMessageFrameTest, JsonIsInlinedAsItIs) {
-  const OutboundMessage m = MessageFrame(Json(R"({"a": [1, 2]})"));
-  EXPECT_FALSE(m.binary());
-  EXPECT_EQ(m.data, R"({"type":"message","data":{"a": [1, 2]}})");
-  EXPECT_EQ(MustParse(m.data).at("data").at("a").as_array().size(), 2u);
+  const std::string frame = Envelope(Json(R"({"a": [1, 2]})"));
+  EXPECT_EQ(frame, R"({"type":"message","data":{"a": [1, 2]}})");
+  EXPECT_EQ(MustParse(frame).at("data").at("a").as_array().size(), 2u);
 }
 
 TEST(EnvelopeMessageFrameTest, EmptyJsonIsNull) {
-  EXPECT_EQ(MessageFrame(Json("")).data, R"({"type":"message","data":null})");
+  EXPECT_EQ(Envelope(Json("")), R"({"type":"message","data":null})");
 }
 
 TEST(EnvelopeMessageFrameTest, TextBecomesAJsonString) {
-  const OutboundMessage m = MessageFrame(Text("hi \"you\"\n"));
-  EXPECT_FALSE(m.binary());
-  EXPECT_EQ(m.data, R"({"type":"message","data":"hi \"you\"\n"})");
+  EXPECT_EQ(Envelope(Text("hi \"you\"\n")), R"({"type":"message","data":"hi \"you\"\n"})");
 }
 
 TEST(EnvelopeMessageFrameTest, TextKeepsUnicodeAndReplacesInvalidUtf8) {
-  const OutboundMessage m = MessageFrame(Text("caf\xC3\xA9 \xE2\x82\xAC \xC0\xAF end"));
-  EXPECT_EQ(MustParse(m.data).at("data").as_string(),
+  EXPECT_EQ(MustParse(Envelope(Text("caf\xC3\xA9 \xE2\x82\xAC \xC0\xAF end"))).at("data").as_string(),
             "caf\xC3\xA9 \xE2\x82\xAC \xEF\xBF\xBD\xEF\xBF\xBD end");
 }
 
 TEST(EnvelopeMessageFrameTest, BinaryStaysBinaryAndUnwrapped) {
   v1::Payload p;
   p.set_binary(std::string("\x00\xFF{", 3));
-  const OutboundMessage m = MessageFrame(p);
-  EXPECT_TRUE(m.binary());
-  EXPECT_EQ(m.data, std::string("\x00\xFF{", 3));
+  OutboundMessagePtr m = MessageFromPayload(std::move(p));
+  EXPECT_TRUE(m->binary());
+  EXPECT_EQ(m->EnvelopeData(), std::string("\x00\xFF{", 3));
 }
 
-TEST(EnvelopeMessageFrameTest, UnsetPayloadIsNull) {
-  EXPECT_EQ(MessageFrame(v1::Payload()).data, R"({"type":"message","data":null})");
+TEST(EnvelopeMessageFrameTest, BuiltOnceAndShared) {
+  OutboundMessagePtr m = MessageFromPayload(Text("x"));
+  EXPECT_EQ(&m->EnvelopeData(), &m->EnvelopeData());
+  EXPECT_EQ(m->data, "x");  // Raw clients still get the text as it is.
 }
 
 TEST(EnvelopeEventFrameTest, CarriesNameAndData) {

@@ -3,8 +3,9 @@
 // connection, and the actions the reply carries back.
 //
 //   Context            every event: connection details, request id, deadline, Gateway()
-//   ReplyContext       connect and message: Reply, ReplyBinary, Send, Close (actions in the reply)
-//   ConnectContext     + Reject, BindUser, SetMetadata, AcceptSubprotocol
+//   ReplyContext       connect and message: Reply, Send, Emit, Close, Join, Leave, BindUser,
+//                      SetAppId / SetChannel / SetDeviceId / SetMetadata (actions in the reply)
+//   ConnectContext     + Reject, AcceptSubprotocol
 //   MessageContext     + the message (payload, sequence)
 //   DisconnectContext  + close code, reason, who closed
 //   ErrorContext       + which event failed, and how
@@ -73,8 +74,13 @@ class Context {
   const std::string& client_address() const { return connection_.client_address(); }
   // The WebSocket subprotocol in use; empty for none (and always empty during connect).
   const std::string& subprotocol() const { return connection_.subprotocol(); }
-  // The user bound by an earlier reply ("" if none). BindUser() in this call does not change it.
+  // The user bound by an earlier reply, a control call or a signed URL ("" if none). BindUser()
+  // in this call does not change it.
   const std::string& user_id() const { return connection_.user_id(); }
+  // App id, channel and device id set by earlier replies or control calls ("" if none).
+  const std::string& app_id() const { return connection_.app_id(); }
+  const std::string& channel() const { return connection_.channel(); }
+  const std::string& device_id() const { return connection_.device_id(); }
   // Metadata set by earlier replies, and one value ("" if absent).
   const StringMap& metadata() const { return connection_.metadata(); }
   std::string MetadataValue(std::string_view key) const;
@@ -86,7 +92,7 @@ class Context {
   const std::string& request_id() const { return request_id_; }
   // When the gateway stops waiting for this call's reply.
   absl::Time deadline() const { return call_.deadline; }
-  // Everything the gateway sent about the connection (app id, channel, device id, ...).
+  // Everything the gateway sent about the connection.
   const v1::ConnectionContext& connection() const { return connection_; }
 
   // The control service of the gateway that holds this connection (the event's `gateway`
@@ -104,31 +110,77 @@ class Context {
   const CallInfo call_;
 };
 
-// Actions a connect or message reply may carry. In a connect reply they run once the connection
-// is open (first messages, for example).
+// Actions a connect or message reply may carry. They run in the order they were made; in a
+// connect reply they run once the connection is open (first messages, for example), after the
+// identity and groups the connect reply sets.
+//
+// "This connection" actions come in two forms. In a message reply each one is an action of the
+// reply. In a connect reply the identity setters and Join/Leave of this connection fill the
+// connect response instead (ConnectResponse user_id, app_id, channel, device_id, metadata,
+// groups), which the gateway applies before the connection enters the online table; there an
+// empty value changes nothing.
 class ReplyContext : public Context {
  public:
   // Sends a text / binary message to this connection.
   void Reply(std::string text);
   void ReplyBinary(std::string bytes);
   void Reply(Payload payload);
-  // Sends `payload` to the connections of `to` (this one only if listed). The gateway
-  // serialises a batch once. An empty `to` does nothing. Gone ids are skipped silently; use
-  // Gateway().Send() to learn which ones were gone.
+  // Sends `payload` to the connections of `to` (this one only if `to` includes it). The
+  // gateway serialises a batch once. An empty `to` does nothing. Gone ids are skipped silently;
+  // use Gateway().Send() to learn which ones were gone.
   void Send(const To& to, Payload payload);
-  // Closes this connection with `code` (1000, 3000-4999, ...) and `reason`, after the messages
-  // queued before. A reason longer than 123 bytes is cut at a UTF-8 character boundary.
-  void Close(int code = 1000, std::string_view reason = {});
 
-  // Join(group) / Leave(group), and BindUser in message replies, come with the addressing issue.
+  // Sends the framework event `name` (1-64 bytes of letters, digits, _ - . :) with `data_json`
+  // (a JSON value; empty means null) to this connection / to the connections of `to`, each
+  // closed after it when options.close (see GatewayClient::Emit). An empty `to` does nothing.
+  void Emit(std::string_view name, std::string data_json, const EmitOptions& options = {});
+  void Emit(const To& to, std::string_view name, std::string data_json,
+            const EmitOptions& options = {});
+
+  // Closes this connection / the connections of `to` with `code` (1000, 3000-4999, ...) and
+  // `reason`, after the messages queued before. A reason longer than 123 bytes is cut at a
+  // UTF-8 character boundary. An empty `to` does nothing.
+  void Close(int code = 1000, std::string_view reason = {});
+  void Close(const To& to, int code = 1000, std::string_view reason = {});
+
+  // Adds this connection / the connections of `to` to `group` (1-128 bytes of letters, digits
+  // and ". _ - : @ /"; the gateway ignores a malformed name and logs it), or takes them out.
+  // An empty `to` does nothing.
+  void Join(std::string group);
+  void Leave(std::string group);
+  void Join(const To& to, std::string group);
+  void Leave(const To& to, std::string group);
+
+  // Binds a user id to this connection: later events carry it in user_id(), and
+  // To::User(user_id) reaches the connection. In a message reply an empty id unbinds.
+  void BindUser(std::string user_id);
+  // The rest of this connection's identity: app id, channel, device id (later events carry
+  // them; To narrowing and ListConnections filter on app id and channel), and string metadata
+  // (later events carry it in metadata(); in a message reply an empty value removes the key).
+  void SetAppId(std::string app_id);
+  void SetChannel(std::string channel);
+  void SetDeviceId(std::string device_id);
+  void SetMetadata(std::string key, std::string value);
+  // Changes the identity of the connections of `to` (see IdentityChange). An empty `to` or an
+  // empty change does nothing.
+  void BindUser(const To& to, const IdentityChange& change);
 
  protected:
+  // `connect` is the connect response whose fields take this connection's identity and groups;
+  // null in a message reply, where they become actions.
   ReplyContext(const v1::ConnectionContext& connection, const std::string& request_id,
-               const CallInfo& call, google::protobuf::RepeatedPtrField<v1::Action>& actions);
+               const CallInfo& call, google::protobuf::RepeatedPtrField<v1::Action>& actions,
+               v1::ConnectResponse* connect);
   ~ReplyContext() = default;
 
  private:
+  // The identity of this connection's trailing Bind action, added when the last action is not
+  // one (consecutive setters share one action; order against other actions is kept).
+  v1::Identity& SelfIdentity();
+  void ChangeGroups(const To* to, std::string group, bool join);
+
   google::protobuf::RepeatedPtrField<v1::Action>& actions_;
+  v1::ConnectResponse* const connect_;
 };
 
 // OnConnect: the handshake request was read and checked, and waits for this reply. Returning OK
@@ -145,10 +197,6 @@ class ConnectContext final : public ReplyContext {
   // and bindings of this reply are then ignored.
   void Reject(int http_status, std::string_view reason);
   bool rejected() const { return response_.has_reject(); }
-  // Binds a user id to the connection; every later event carries it in user_id().
-  void BindUser(std::string user_id);
-  // Attaches string metadata; every later event carries it in metadata().
-  void SetMetadata(std::string key, std::string value);
   // Answers the handshake with subprotocol `name`. Returns false, and changes nothing, when the
   // client did not offer it.
   bool AcceptSubprotocol(std::string_view name);
@@ -168,7 +216,9 @@ class MessageContext final : public ReplyContext {
 
   bool is_binary() const { return event_.payload().has_binary(); }
   bool is_text() const { return !is_binary(); }
-  // The message body: UTF-8 text or raw bytes.
+  // A text message the gateway parsed as JSON (envelope clients' `data`); is_text() too.
+  bool is_json() const { return event_.payload().has_json(); }
+  // The message body: UTF-8 text (JSON text for is_json()) or raw bytes.
   const std::string& data() const;
   // A copy of the message as a Payload (same kind), e.g. to echo it.
   Payload payload() const;

@@ -15,7 +15,8 @@
 // stalling the others. The gateway serialises the events of one connection: connect completes
 // before the first message, messages come one at a time in arrival order (unless the function
 // is configured to allow more in flight), disconnect comes last. State shared across
-// connections (a room list, a cache) therefore needs a lock.
+// connections (a cache) therefore needs a lock; rooms and users can live in the gateway instead
+// (groups, BindUser), as functions/chat does.
 //
 // Lifetime: the Function must outlive the worker serving it (RunWorker() or Worker).
 #pragma once
