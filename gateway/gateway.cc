@@ -161,8 +161,7 @@ void Gateway::BeginDrain() {
   listener_->Stop();
   state_.StartDrain([this] { NotifyDone(); });
   for (const std::shared_ptr<Session>& session : state_.table().Snapshot()) {
-    session->Close(kCloseGoingAway, "going away", v1::CLOSED_BY_SHUTDOWN, /*urgent=*/false,
-                   [](bool) {});
+    session->Drain();
   }
   grace_timer_.expires_after(grace);
   grace_timer_.async_wait([this](boost::system::error_code ec) {

@@ -315,7 +315,7 @@ void Session::RespondHttp(int status, std::string body) {
 // Reading and events
 
 void Session::ReadNext() {
-  if (reading_ || socket_done_ || !open_) return;
+  if (reading_ || socket_done_ || !open_ || drain_pending_) return;
   if (inbound_.size() >= state_.settings().limits.max_inbound_queue) return;  // Backpressure.
   reading_ = true;
   ws_.async_read(read_buffer_, beast::bind_front_handler(&Session::OnRead, shared_from_this()));
@@ -404,6 +404,9 @@ void Session::PumpMessages() {
         });
   }
   ReadNext();  // Resumes reading if it was paused on a full inbound queue.
+  if (drain_pending_ && in_flight_ == 0 && inbound_.empty()) {
+    BeginClose(kCloseGoingAway, "going away", v1::CLOSED_BY_SHUTDOWN, /*urgent=*/false);
+  }
   MaybeSendDisconnect();
 }
 
@@ -666,6 +669,26 @@ void Session::Close(int code, std::string reason, v1::ClosedBy by, bool urgent,
   net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason), by,
                                  urgent, done = std::move(done)]() mutable {
     done(self->BeginClose(code, std::move(reason), by, urgent));
+  });
+}
+
+void Session::Drain() {
+  net::post(ws_.get_executor(), [self = shared_from_this()] { self->StartDrain(); });
+}
+
+void Session::StartDrain() {
+  if (!(open_ || accepting_) || close_started_ || drain_pending_) return;
+  drain_pending_ = true;  // Reads no more (ReadNext); PumpMessages closes once all is answered.
+  if (in_flight_ == 0 && inbound_.empty()) {
+    BeginClose(kCloseGoingAway, "going away", v1::CLOSED_BY_SHUTDOWN, /*urgent=*/false);
+    return;
+  }
+  // A quarter of the grace for the replies, half for the close handshake (BeginClose), the rest
+  // for the disconnect event.
+  close_timer_ = std::make_unique<net::steady_timer>(ws_.get_executor());
+  close_timer_->expires_after(state_.settings().drain_grace / 4);
+  close_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->BeginClose(kCloseGoingAway, "going away", v1::CLOSED_BY_SHUTDOWN, false);
   });
 }
 

@@ -64,6 +64,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close(int code, std::string reason, v1::ClosedBy by, bool urgent,
              absl::AnyInvocable<void(bool)> done);
 
+  // The gateway is draining: closes with 1001 once the messages already read have had their
+  // replies (and an envelope client its acks), reading nothing more meanwhile; after a quarter
+  // of the drain grace at the latest. Any thread.
+  void Drain();
+
   // The online table changed this connection's identity or groups: later events carry the
   // newest. Any thread.
   void RefreshIdentity();
@@ -113,6 +118,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Writing.
   SendOutcome Enqueue(OutboundMessagePtr message);
   bool BeginClose(int code, std::string reason, v1::ClosedBy by, bool urgent);
+  void StartDrain();
   void WriteNext();
   void OnWrite(boost::beast::error_code ec, size_t bytes);
   void OnCloseSent(boost::beast::error_code ec);
@@ -157,6 +163,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool open_ = false;            // Handshake done, socket not done.
   bool live_ = false;            // Counted in GatewayState::live(): owes a disconnect.
   bool close_started_ = false;   // A close frame is queued or sent by us.
+  bool drain_pending_ = false;   // Draining: 1001 once in-flight messages are answered.
   bool socket_done_ = false;     // The read loop ended: the connection is over.
   bool drop_inbound_ = false;    // Closed after a failed event: don't deliver the rest.
   bool envelope_ = false;        // Speaks fngate.v1: JSON frames, acks (SPEC section 1).

@@ -211,6 +211,40 @@ TEST(DrainE2eTest, DisconnectNoWorkerConfirmsIsLoggedAndCounted) {
   EXPECT_TRUE(IsOk(Stop(*gateway)));
 }
 
+// A drain answers what it already read before it says goodbye: an envelope client whose
+// message is with the worker when SIGTERM comes gets the message's ack, then 1001.
+TEST(DrainE2eTest, MessageInFlightIsAckedBeforeTheGoingAwayClose) {
+  absl::StatusOr<Started> worker = StartFaultWorker("slow");
+  ASSERT_TRUE(IsOk(worker));
+  absl::StatusOr<Started> gateway = StartGateway({FunctionFlag("f", {&*worker})});
+  ASSERT_TRUE(IsOk(gateway));
+  WsTestClient client;
+  test_support::WsConnectOptions envelope;
+  envelope.subprotocols = {"fngate.v1"};
+  ASSERT_TRUE(IsOk(client.Connect("127.0.0.1", gateway->ready.Port("ws"), "/f", kIoTimeout,
+                                  envelope)));
+  absl::StatusOr<test_support::WsMessage> open = client.Read(kIoTimeout);
+  ASSERT_TRUE(IsOk(open));
+  ASSERT_NE(open->data.find("\"type\":\"open\""), std::string::npos) << open->data;
+
+  ASSERT_TRUE(IsOk(client.SendText(R"({"type":"message","data":"sleep:1000","ack":7})", kIoTimeout)));
+  ASSERT_TRUE(IsOk((*worker)->WaitForOutput("EVENT kind=message", kEventTimeout)));
+  ASSERT_TRUE(IsOk((*gateway)->Signal(SIGTERM)));
+  // The echo, then the ack; only then the close.
+  bool acked = false;
+  while (!acked) {
+    absl::StatusOr<test_support::WsMessage> frame = client.Read(kEventTimeout);
+    ASSERT_TRUE(IsOk(frame)) << "close " << client.CloseCode().value_or(0) << " before the ack";
+    acked = frame->data == R"({"type":"ack","id":7,"ok":true})";
+  }
+  absl::StatusOr<int> code = client.WaitForClose(kEventTimeout);
+  ASSERT_TRUE(IsOk(code));
+  EXPECT_EQ(*code, 1001);
+  absl::StatusOr<int> exit_code = (*gateway)->Wait(kExitTimeout);
+  ASSERT_TRUE(IsOk(exit_code));
+  EXPECT_EQ(*exit_code, 0);
+}
+
 // A worker that takes 5 s over each disconnect, a drain grace of 1.5 s.
 class SlowDisconnectDrainTest : public ::testing::Test {
  protected:

@@ -45,8 +45,9 @@ class EnvelopeE2eTest : public EchoClusterTest {
     return connects.size() > static_cast<size_t>(before) ? connects[before].conn : "";
   }
 
-  static std::string Next(WsTestClient& client, bool* binary = nullptr) {
-    absl::StatusOr<WsMessage> message = client.Read(kIoTimeout);
+  static std::string Next(WsTestClient& client, bool* binary = nullptr,
+                          absl::Duration timeout = kIoTimeout) {
+    absl::StatusOr<WsMessage> message = client.Read(timeout);
     EXPECT_TRUE(IsOk(message));
     if (!message.ok()) return "";
     if (binary != nullptr) *binary = message->is_binary;
@@ -157,10 +158,11 @@ TEST_F(EnvelopeE2eTest, FailedMessagesAreAckedWithTheErrorAndTheClientStays) {
   EXPECT_THAT(failed, HasSubstr(R"("type":"ack","id":"f1","ok":false)"));
   EXPECT_THAT(failed, HasSubstr("INTERNAL"));
 
-  // The worker goes away: the next message's ack says UNAVAILABLE; the connection stays.
+  // The worker goes away: the next message waits for one until its deadline (10 s by
+  // default), then its ack says UNAVAILABLE; the connection stays.
   worker_ = Started();
   ASSERT_TRUE(IsOk(client.SendText(R"({"type":"message","data":"x","ack":"d1"})", kIoTimeout)));
-  const std::string down = Next(client);
+  const std::string down = Next(client, nullptr, absl::Seconds(20));
   EXPECT_THAT(down, HasSubstr(R"("type":"ack","id":"d1","ok":false)"));
   EXPECT_THAT(down, HasSubstr("UNAVAILABLE"));
   EXPECT_TRUE(client.IsOpen());
