@@ -85,6 +85,11 @@ absl::Status WsTestClient::Connect(absl::string_view host, int port, absl::strin
   }
   impl_->socket().set_option(tcp::no_delay(true), ec);
   impl_->ws.read_message_max(kMaxMessageBytes);
+  if (options.permessage_deflate) {
+    websocket::permessage_deflate deflate;
+    deflate.client_enable = true;
+    impl_->ws.set_option(deflate);
+  }
   impl_->ws.set_option(websocket::stream_base::decorator(
       [subprotocols = options.subprotocols, headers = options.headers](websocket::request_type& req) {
         if (!subprotocols.empty()) {
