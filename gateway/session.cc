@@ -344,6 +344,13 @@ void Session::OnRead(beast::error_code ec, size_t bytes) {
                           std::string(reason.reason.data(), reason.reason.size()),
                           v1::CLOSED_BY_CLIENT);
     }
+    if (ws_.reason().code != websocket::close_code::none) {
+      // The client's close frame came and was answered, but the client did not end the TCP
+      // connection before Beast's closing timeout: still the client's goodbye.
+      const websocket::close_reason& reason = ws_.reason();
+      return OnSocketDone(reason.code, std::string(reason.reason.data(), reason.reason.size()),
+                          v1::CLOSED_BY_CLIENT);
+    }
     // Beast failed the connection and sent the matching close frame itself (RFC 6455 7.1.7).
     if (ec == websocket::error::message_too_big) {
       CountLimit(LimitKind::kMessageSize);

@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <boost/beast/zlib/deflate_stream.hpp>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -64,6 +66,25 @@ std::string RawFrame::Build(uint8_t opcode, absl::string_view payload,
                        static_cast<char>(options.mask_key)};
   out.append(key, 4);
   for (size_t i = 0; i < payload.size(); ++i) out.push_back(payload[i] ^ key[i % 4]);
+  return out;
+}
+
+std::string RawFrame::Deflate(absl::string_view data) {
+  namespace zlib = boost::beast::zlib;
+  zlib::deflate_stream stream;
+  stream.reset(/*level=*/9, /*windowBits=*/15, /*memLevel=*/8, zlib::Strategy::normal);
+  std::string out(stream.upper_bound(data.size()) + 16, '\0');
+  zlib::z_params params;
+  params.next_in = data.data();
+  params.avail_in = data.size();
+  params.next_out = out.data();
+  params.avail_out = out.size();
+  boost::system::error_code ec;
+  stream.write(params, zlib::Flush::sync, ec);
+  out.resize(params.total_out);
+  if (out.size() >= 4 && out.compare(out.size() - 4, 4, std::string("\0\0\xff\xff", 4)) == 0) {
+    out.resize(out.size() - 4);
+  }
   return out;
 }
 
@@ -284,7 +305,10 @@ absl::Status RawWsClient::WaitForEof(absl::Duration timeout) {
   while (true) {
     in_.clear();
     absl::Status s = ReadSome(deadline);
-    if (absl::IsUnavailable(s)) return absl::OkStatus();  // EOF or reset: the server is done.
+    if (absl::IsUnavailable(s)) {  // EOF or reset: the server is done.
+      Close();
+      return absl::OkStatus();
+    }
     if (!s.ok()) return s;
   }
 }

@@ -67,6 +67,9 @@ struct RawFrame {
                            const FrameOptions& options = {}) {
     return Build(static_cast<uint8_t>(opcode), payload, options);
   }
+  // `data` compressed as one permessage-deflate message (RFC 7692 7.2.1: raw DEFLATE, sync
+  // flush, the trailing 00 00 ff ff removed). Send it in a frame with kRsv1 set.
+  static std::string Deflate(absl::string_view data);
   // A close frame's payload: the code, big-endian, then the reason.
   static std::string ClosePayload(int code, absl::string_view reason = "");
 
@@ -119,7 +122,8 @@ class RawWsClient {
   // Reads frames until a close frame and returns it; with `answer_pings` each ping gets its
   // pong. Data frames on the way are dropped (counted in SkippedFrames()).
   absl::StatusOr<RawFrame> ReadCloseFrame(absl::Duration timeout, bool answer_pings = false);
-  // Reads (and drops) everything until the server ends the TCP connection: OK on EOF or reset.
+  // Reads (and drops) everything until the server ends the TCP connection (OK on EOF or
+  // reset), then closes the socket: a server that finished a close handshake waits for that.
   absl::Status WaitForEof(absl::Duration timeout);
 
   int SkippedFrames() const { return skipped_frames_; }

@@ -179,8 +179,15 @@ absl::StatusOr<WsMessage> WsTestClient::Read(absl::Duration timeout) {
     return absl::DeadlineExceededError(
         absl::StrCat("no message within ", absl::FormatDuration(timeout)));
   }
-  if (result == websocket::error::closed) {
+  // A peer that fails the connection (RFC 6455 section 7.1.7: too big, protocol error, ...)
+  // sends its close frame and closes the socket without waiting for our answer; Beast then
+  // reports the failed answer, yet the close frame and its code did arrive.
+  const bool got_close_frame =
+      result == websocket::error::closed ||
+      (result && impl_->ws.reason().code != websocket::close_code::none);
+  if (got_close_frame) {
     // Beast answered the peer's close frame and ended the TCP connection.
+    if (result != websocket::error::closed) impl_->CloseSocket();
     impl_->open = false;
     const websocket::close_reason& reason = impl_->ws.reason();
     close_code_ = reason.code == websocket::close_code::none ? kNoStatusReceived
