@@ -197,5 +197,35 @@ functions:
   EXPECT_THAT(m, HasSubstr("'functions[0].limits.max_outbound_bytes': must be at least"));
 }
 
+#ifdef FNGATE_EXAMPLE_CONFIG
+// deploy/gateway.example.yaml sets every key to its default: it must load, and the limits it
+// states must be the ones the gateway uses when a key is left out.
+TEST(ConfigTest, ExampleConfigLoadsWithTheDefaults) {
+  std::string flag = "--config=" FNGATE_EXAMPLE_CONFIG;
+  char* argv[] = {const_cast<char*>("fngate"), flag.data()};
+  absl::StatusOr<GatewaySettings> example = LoadSettings(2, argv);
+  ASSERT_TRUE(example.ok()) << example.status();
+  absl::StatusOr<GatewaySettings> defaults =
+      FromText("functions: [{name: echo, target: 127.0.0.1:7001}]");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  for (const LimitSettings* l : {&example->limits, &example->functions[0].limits}) {
+    const LimitSettings& d = defaults->limits;
+    EXPECT_EQ(l->max_message_bytes, d.max_message_bytes);
+    EXPECT_EQ(l->max_outbound_bytes, d.max_outbound_bytes);
+    EXPECT_EQ(l->slow_consumer, d.slow_consumer);
+    EXPECT_EQ(l->max_inbound_queue, d.max_inbound_queue);
+    EXPECT_EQ(l->handshake_timeout, d.handshake_timeout);
+    EXPECT_EQ(l->max_header_bytes, d.max_header_bytes);
+    EXPECT_EQ(l->idle_timeout, d.idle_timeout);
+    EXPECT_EQ(l->max_lifetime, d.max_lifetime);
+    EXPECT_EQ(l->max_messages_per_second, d.max_messages_per_second);
+    EXPECT_EQ(l->message_burst, d.message_burst);
+    EXPECT_EQ(l->max_connections, d.max_connections);
+    EXPECT_EQ(l->max_connections_per_ip, d.max_connections_per_ip);
+  }
+  EXPECT_FALSE(example->functions[0].permessage_deflate);
+}
+#endif
+
 }  // namespace
 }  // namespace fngate::gateway
