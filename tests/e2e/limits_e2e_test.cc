@@ -103,13 +103,14 @@ TEST_F(LimitsE2eTest, ClientThatIgnoresPingsIsClosedByTimeout) {
 
 // A client that answers every ping stays, however long it sends nothing else.
 TEST_F(LimitsE2eTest, ClientThatAnswersPingsStaysPastSeveralIdlePeriods) {
-  StartCluster({}, {{"idle", {"limits.idle_timeout_ms=400"}}});
+  // Long enough that a loaded machine answers each ping in time (half of it).
+  StartCluster({}, {{"idle", {"limits.idle_timeout_ms=1000"}}});
   RawWsClient alive;
   ConnectRaw(alive);
   absl::StatusOr<std::string> id = UpgradeRawAndGetId(alive, worker_, "/idle");
   ASSERT_TRUE(IsOk(id));
-  // Pings come every half idle period: eight of them span four idle periods.
-  for (int pings = 0; pings < 8;) {
+  // Pings come every half idle period: six of them span three idle periods.
+  for (int pings = 0; pings < 6;) {
     absl::StatusOr<RawFrame> frame = alive.ReadFrame(kEventTimeout);
     ASSERT_TRUE(IsOk(frame)) << "after " << pings << " pings";
     ASSERT_EQ(frame->opcode, static_cast<uint8_t>(WsOpcode::kPing)) << "not a ping";
@@ -211,6 +212,9 @@ TEST_F(LimitsE2eTest, SlowConsumerIsClosed1008) {
   absl::StatusOr<RawFrame> close = slow.ReadCloseFrame(kEventTimeout);
   ASSERT_TRUE(IsOk(close));
   EXPECT_EQ(close->CloseCode(), 1008);
+  ASSERT_TRUE(IsOk(slow.Write(RawFrame::Build(WsOpcode::kClose, RawFrame::ClosePayload(1000)),
+                              kIoTimeout)));
+  EXPECT_TRUE(IsOk(slow.WaitForEof(kEventTimeout)));
   ExpectDisconnect(*id, "LIMIT", 1008);
   EXPECT_EQ(WaitForLimitHits("tight", "slow_consumer", 1u), 1u);
   ExpectBystanderEchoes();
