@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -268,6 +269,55 @@ T Or(T value, T fallback) {
   return value == T{} ? fallback : value;
 }
 
+// One Limits message onto `fallback`: a field left 0 keeps the fallback's value (the built-in
+// default for the gateway's limits, the gateway's for a function's). Problems name `path`.
+LimitSettings ReadLimits(
+    const config::v1::Limits& l, const LimitSettings& fallback, const std::string& path,
+    const std::function<void(const std::string&, absl::string_view)>& problem) {
+  LimitSettings s = fallback;
+  auto ms = [](uint32_t value, std::chrono::milliseconds otherwise) {
+    return value == 0 ? otherwise : std::chrono::milliseconds(value);
+  };
+  s.max_message_bytes = Or<uint64_t>(l.max_message_bytes(), fallback.max_message_bytes);
+  if (s.max_message_bytes > (64u << 20)) {
+    problem(path + ".max_message_bytes", "at most 67108864 (64 MiB)");
+  }
+  s.max_outbound_bytes = Or<uint64_t>(l.max_outbound_bytes(), fallback.max_outbound_bytes);
+  if (s.max_outbound_bytes < s.max_message_bytes) {
+    problem(path + ".max_outbound_bytes",
+            absl::StrCat("must be at least max_message_bytes (", s.max_message_bytes, ")"));
+  }
+  if (l.slow_consumer() == "close") {
+    s.slow_consumer = SlowConsumerPolicy::kClose;
+  } else if (l.slow_consumer() == "drop_oldest") {
+    s.slow_consumer = SlowConsumerPolicy::kDropOldest;
+  } else if (!l.slow_consumer().empty()) {
+    problem(path + ".slow_consumer", "expected close or drop_oldest");
+  }
+  s.max_inbound_queue = Or(l.max_inbound_queue(), fallback.max_inbound_queue);
+  if (s.max_inbound_queue > 65536) problem(path + ".max_inbound_queue", "at most 65536");
+  s.handshake_timeout = ms(l.handshake_timeout_ms(), fallback.handshake_timeout);
+  s.max_header_bytes = Or(l.max_header_bytes(), fallback.max_header_bytes);
+  if (s.max_header_bytes < 1024 || s.max_header_bytes > (1u << 20)) {
+    problem(path + ".max_header_bytes", "between 1024 and 1048576");
+  }
+  s.idle_timeout = ms(l.idle_timeout_ms(), fallback.idle_timeout);
+  s.max_lifetime = ms(l.max_lifetime_ms(), fallback.max_lifetime);
+  if (l.max_messages_per_second() != 0) {
+    // A new rate brings its own burst unless one is given with it.
+    s.max_messages_per_second = l.max_messages_per_second();
+    s.message_burst = Or(l.message_burst(), l.max_messages_per_second());
+  } else if (l.message_burst() != 0) {
+    s.message_burst = l.message_burst();
+    if (s.max_messages_per_second == 0) {
+      problem(path + ".message_burst", "needs max_messages_per_second");
+    }
+  }
+  s.max_connections = Or(l.max_connections(), fallback.max_connections);
+  s.max_connections_per_ip = Or(l.max_connections_per_ip(), fallback.max_connections_per_ip);
+  return s;
+}
+
 }  // namespace
 
 absl::StatusOr<HostPort> ParseHostPort(const std::string& text) {
@@ -442,19 +492,24 @@ absl::StatusOr<GatewaySettings> ToSettings(const config::v1::GatewayConfig& c,
     s.functions.push_back(std::move(fs));
   }
 
-  const config::v1::Limits& l = c.limits();
-  s.limits.max_message_bytes = Or<uint64_t>(l.max_message_bytes(), 1 << 20);
-  if (s.limits.max_message_bytes > (64u << 20)) {
-    problem("limits.max_message_bytes", "at most 67108864 (64 MiB)");
+  s.limits = ReadLimits(c.limits(), LimitSettings{}, "limits", problem);
+  for (int i = 0; i < c.functions_size(); ++i) {
+    const config::v1::FunctionConfig& f = c.functions(i);
+    const std::string p = absl::StrCat("functions[", i, "].limits");
+    // Read before the path names the function: only the gateway's value can apply.
+    if (f.limits().handshake_timeout_ms() != 0) {
+      problem(p + ".handshake_timeout_ms",
+              "the upgrade request is read before its path names the function; set it in the "
+              "gateway's limits");
+    }
+    if (f.limits().max_header_bytes() != 0) {
+      problem(p + ".max_header_bytes",
+              "the upgrade request is read before its path names the function; set it in the "
+              "gateway's limits");
+    }
+    s.functions[i].limits = ReadLimits(f.limits(), s.limits, p, problem);
+    s.functions[i].permessage_deflate = f.permessage_deflate();
   }
-  s.limits.max_outbound_bytes = Or<uint64_t>(l.max_outbound_bytes(), 8 << 20);
-  if (s.limits.max_outbound_bytes < s.limits.max_message_bytes) {
-    problem("limits.max_outbound_bytes", "must be at least limits.max_message_bytes");
-  }
-  s.limits.max_inbound_queue = Or(l.max_inbound_queue(), 16u);
-  s.limits.handshake_timeout = std::chrono::milliseconds(Or(l.handshake_timeout_ms(), 10000u));
-  s.limits.idle_timeout = std::chrono::milliseconds(Or(l.idle_timeout_ms(), 60000u));
-  s.limits.max_connections = Or(l.max_connections(), 100000u);
 
   const config::v1::Deadlines& d = c.deadlines();
   s.deadlines.connect = std::chrono::milliseconds(Or(d.connect_ms(), 5000u));

@@ -35,6 +35,27 @@ enum class MessageErrorPolicy { kClose, kKeepOpen };
 // How events travel to the workers (see FunctionClient).
 enum class FunctionTransport { kAuto, kStream, kUnary };
 
+// What a slow consumer gets when its outbound queue is full (Limits.slow_consumer).
+enum class SlowConsumerPolicy { kClose, kDropOldest };
+
+// Every per-connection limit. The gateway's values are the defaults of each function's own
+// (FunctionSettings::limits), where a field the function's config left 0 took the gateway's.
+struct LimitSettings {
+  uint64_t max_message_bytes = 1 << 20;  // After decompression; close 1009 above.
+  uint64_t max_outbound_bytes = 8 << 20;
+  SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::kClose;
+  uint32_t max_inbound_queue = 16;
+  // The upgrade request's time and size; gateway-wide only (read before routing).
+  std::chrono::milliseconds handshake_timeout{10000};
+  uint32_t max_header_bytes = 16384;
+  std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds max_lifetime{0};  // 0: no limit.
+  uint32_t max_messages_per_second = 0;       // 0: no limit.
+  uint32_t message_burst = 0;                 // Set to the rate when the config left it 0.
+  uint32_t max_connections = 100000;
+  uint32_t max_connections_per_ip = 0;        // 0: no limit.
+};
+
 struct FunctionSettings {
   std::string name;
   // gRPC target, normalised: "a:1,b:2" without a scheme became "ipv4:a:1,b:2".
@@ -45,15 +66,10 @@ struct FunctionSettings {
   uint32_t streams = 4;
   std::chrono::milliseconds stream_max_age{10000};
   bool require_signed_url = false;  // Unsigned, tampered or expired URLs get HTTP 401.
-};
-
-struct LimitSettings {
-  uint64_t max_message_bytes = 1 << 20;
-  uint64_t max_outbound_bytes = 8 << 20;
-  uint32_t max_inbound_queue = 16;
-  std::chrono::milliseconds handshake_timeout{10000};
-  std::chrono::milliseconds idle_timeout{60000};
-  uint32_t max_connections = 100000;
+  // This function's limits: its own config where set, the gateway's otherwise. Its
+  // max_connections and max_connections_per_ip count this function's connections only.
+  LimitSettings limits;
+  bool permessage_deflate = false;
 };
 
 struct DeadlineSettings {

@@ -58,9 +58,12 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(GatewaySettings setting
                    ":", s.control_listen.port);
   builder.AddListeningPort(control_address, grpc::InsecureServerCredentials(),
                            &gw->control_port_);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(
-      std::min<uint64_t>(INT32_MAX, std::max<uint64_t>(4u << 20, 2 * s.limits.max_message_bytes +
-                                                                     (64 << 10)))));
+  uint64_t max_message_bytes = s.limits.max_message_bytes;  // Functions may allow more.
+  for (const FunctionSettings& f : s.functions) {
+    max_message_bytes = std::max(max_message_bytes, f.limits.max_message_bytes);
+  }
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(
+      INT32_MAX, std::max<uint64_t>(4u << 20, 2 * max_message_bytes + (64 << 10)))));
   builder.RegisterService(gw->control_service_.get());
   gw->control_server_ = builder.BuildAndStart();
   if (gw->control_server_ == nullptr || gw->control_port_ == 0) {

@@ -14,12 +14,20 @@ std::vector<std::string> FunctionNames(const GatewaySettings& settings) {
 GatewayState::GatewayState(GatewaySettings settings, EventStreamPool::Defer defer)
     : settings_(std::move(settings)),
       metrics_(FunctionNames(settings_)),
-      url_signer_(settings_.signing.keys) {
+      url_signer_(settings_.signing.keys),
+      address_counter_(/*max_total=*/0, settings_.limits.max_connections_per_ip) {
   for (size_t i = 0; i < settings_.functions.size(); ++i) {
-    function_index_[settings_.functions[i].name] = static_cast<int>(i);
+    const FunctionSettings& f = settings_.functions[i];
+    function_index_[f.name] = static_cast<int>(i);
     functions_.push_back(std::make_unique<FunctionClient>(
-        settings_.functions[i], settings_.deadlines, settings_.limits.max_message_bytes,
-        metrics_.function(i), defer));
+        f, settings_.deadlines, f.limits.max_message_bytes, metrics_.function(i), defer));
+    const bool own_limits =
+        f.limits.max_connections != settings_.limits.max_connections ||
+        f.limits.max_connections_per_ip != settings_.limits.max_connections_per_ip;
+    function_counters_.push_back(
+        own_limits ? std::make_unique<ConnectionCounter>(f.limits.max_connections,
+                                                         f.limits.max_connections_per_ip)
+                   : nullptr);
   }
 }
 

@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
+#include "gateway/client_limits.h"
 #include "gateway/config.h"
 #include "gateway/function_client.h"
 #include "gateway/metrics.h"
@@ -53,6 +54,12 @@ class GatewayState {
   bool TryAddSocket();
   void RemoveSocket();
 
+  // Connections per client address, gateway-wide (max_connections_per_ip).
+  ConnectionCounter& address_counter() { return address_counter_; }
+  // A function's own connection limits, or null when they are the gateway's (then the
+  // gateway's counters already bound its connections).
+  ConnectionCounter* function_counter(int index) { return function_counters_[index].get(); }
+
   // A connection whose connect event was sent and whose disconnect event (or refusal) is not
   // done yet: drain waits for these to reach zero.
   void AddLive() { live_.fetch_add(1); }
@@ -75,6 +82,8 @@ class GatewayState {
   const UrlSigner url_signer_;
   std::string public_url_;
   std::atomic<int64_t> sockets_{0};
+  ConnectionCounter address_counter_;
+  std::vector<std::unique_ptr<ConnectionCounter>> function_counters_;
   std::atomic<int64_t> live_{0};
   std::atomic<bool> draining_{false};
   absl::Mutex drain_mu_;

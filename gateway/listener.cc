@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "gateway/lingering_close.h"
 #include "gateway/session.h"
 
 namespace fngate::gateway {
@@ -81,14 +82,14 @@ Listener::OnAccept StartSessions(GatewayState& state) {
       return;
     }
     state.metrics().CountHandshakeRefusal(503);
+    state.metrics().CountLimitHit(-1, LimitKind::kMaxConnections);
     static constexpr char kFull[] =
         "HTTP/1.1 503 Service Unavailable\r\nServer: fngate\r\nContent-Length: 24\r\n"
         "Connection: close\r\n\r\nfngate: at capacity now\n";
     auto held = std::make_shared<tcp::socket>(std::move(socket));
     net::async_write(*held, net::buffer(kFull, sizeof(kFull) - 1),
-                     [held](boost::system::error_code, size_t) {
-                       boost::system::error_code ignored;
-                       held->shutdown(tcp::socket::shutdown_both, ignored);
+                     [held, &state](boost::system::error_code, size_t) {
+                       LingeringClose(std::move(*held), state.settings().limits.handshake_timeout);
                      });
   };
 }

@@ -28,6 +28,14 @@ const char* EventKindName(EventKind kind) {
   return kNames[static_cast<int>(kind)];
 }
 
+const char* LimitKindName(LimitKind kind) {
+  static constexpr const char* kNames[] = {
+      "message_size", "rate",     "slow_consumer", "idle",     "lifetime", "handshake_timeout",
+      "header_size",  "per_ip",   "max_connections", "protocol", "utf8"};
+  static_assert(sizeof(kNames) / sizeof(kNames[0]) == kLimitKinds);
+  return kNames[static_cast<int>(kind)];
+}
+
 void Histogram::Observe(std::chrono::nanoseconds elapsed) {
   const double seconds = std::chrono::duration<double>(elapsed).count();
   size_t i = 0;
@@ -64,6 +72,11 @@ void Metrics::CountClose(int code) {
 void Metrics::CountHandshakeRefusal(int http_status) {
   absl::MutexLock lock(&mu_);
   ++handshake_refusals_[http_status];
+}
+
+void Metrics::CountLimitHit(int function, LimitKind kind) {
+  auto& hits = function < 0 ? unrouted_limit_hits_ : functions_[function]->limit_hits;
+  hits[static_cast<int>(kind)].fetch_add(1, std::memory_order_relaxed);
 }
 
 std::string Metrics::Render() const {
@@ -119,6 +132,21 @@ std::string Metrics::Render() const {
       }
     }
   }
+  Header(out, "fngate_limit_hits_total", "counter",
+         "Client-side limits hit, by kind; function=\"\" before the path named one.");
+  auto limit_lines = [&](const std::string& function, const auto& hits) {
+    for (int k = 0; k < kLimitKinds; ++k) {
+      Line(out, "fngate_limit_hits_total",
+           absl::StrCat("function=\"", function, "\",kind=\"",
+                        LimitKindName(static_cast<LimitKind>(k)), "\""),
+           hits[k].load());
+    }
+  };
+  limit_lines("", unrouted_limit_hits_);
+  for (const auto& f : functions_) limit_lines(f->name, f->limit_hits);
+  per_function("fngate_outbound_dropped_total", "counter",
+               "Messages dropped from a slow client's outbound queue (slow_consumer: drop_oldest).",
+               [](const FunctionMetrics& f) { return f.outbound_dropped.load(); });
   Header(out, "fngate_slow_consumer_drops_total", "counter",
          "Messages refused because a client's outbound queue was full.");
   Line(out, "fngate_slow_consumer_drops_total", "", slow_consumer_drops.load());

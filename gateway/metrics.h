@@ -28,6 +28,23 @@ const char* EventKindName(EventKind kind);
 enum class CallErrorKind { kNoWorker = 0, kDeadline = 1, kFunctionError = 2 };
 inline constexpr int kCallErrorKinds = 3;
 
+// A client-side limit that was hit, as counted in fngate_limit_hits_total{kind=...}.
+enum class LimitKind {
+  kMessageSize = 0,       // A message over max_message_bytes (close 1009).
+  kRate = 1,              // Over max_messages_per_second (close 1008).
+  kSlowConsumer = 2,      // The outbound queue was full (close 1008, or drop_oldest).
+  kIdle = 3,              // Pings unanswered for idle_timeout_ms.
+  kLifetime = 4,          // Open for max_lifetime_ms (close 1001).
+  kHandshakeTimeout = 5,  // No whole upgrade request within handshake_timeout_ms.
+  kHeaderSize = 6,        // An upgrade request header over max_header_bytes (HTTP 431).
+  kPerIp = 7,             // Over max_connections_per_ip (HTTP 429).
+  kMaxConnections = 8,    // Over max_connections (HTTP 503).
+  kProtocol = 9,          // An RFC 6455 protocol violation (close 1002).
+  kUtf8 = 10,             // Invalid UTF-8 in a text message (close 1007).
+};
+inline constexpr int kLimitKinds = 11;
+const char* LimitKindName(LimitKind kind);
+
 // Latency histogram with fixed buckets (seconds), lock-free.
 class Histogram {
  public:
@@ -58,6 +75,9 @@ struct FunctionMetrics {
   std::atomic<uint64_t> disconnects_lost{0};
   // Workers ejected from the Events streams for failing (EventStreamPool).
   std::atomic<uint64_t> worker_ejections{0};
+  std::array<std::atomic<uint64_t>, kLimitKinds> limit_hits{};
+  // Messages dropped from a slow consumer's outbound queue (slow_consumer: drop_oldest).
+  std::atomic<uint64_t> outbound_dropped{0};
 };
 
 class Metrics {
@@ -67,6 +87,9 @@ class Metrics {
   FunctionMetrics& function(size_t index) { return *functions_[index]; }
   void CountClose(int code) ABSL_LOCKS_EXCLUDED(mu_);
   void CountHandshakeRefusal(int http_status) ABSL_LOCKS_EXCLUDED(mu_);
+  // `function` is the index of the function the connection was routed to, or -1 when the
+  // limit was hit before routing (rendered as function="").
+  void CountLimitHit(int function, LimitKind kind);
   // Messages to a client dropped or refused because its outbound queue was full.
   std::atomic<uint64_t> slow_consumer_drops{0};
   // Messages read from a client but never delivered because the connection closed after a
@@ -78,6 +101,7 @@ class Metrics {
 
  private:
   std::vector<std::unique_ptr<FunctionMetrics>> functions_;
+  std::array<std::atomic<uint64_t>, kLimitKinds> unrouted_limit_hits_{};
   mutable absl::Mutex mu_;
   std::map<int, uint64_t> closes_by_code_ ABSL_GUARDED_BY(mu_);
   std::map<int, uint64_t> handshake_refusals_ ABSL_GUARDED_BY(mu_);

@@ -22,6 +22,7 @@
 #include "gateway/identity.h"
 #include "gateway/handshake.h"
 #include "gateway/signed_url.h"
+#include "gateway/lingering_close.h"
 #include "gateway/url.h"
 
 namespace fngate::gateway {
@@ -99,6 +100,13 @@ Session::~Session() { state_.RemoveSocket(); }
 
 FunctionMetrics& Session::metrics() { return state_.metrics().function(function_); }
 
+const LimitSettings& Session::limits() const {
+  return function_ < 0 ? state_.settings().limits
+                       : state_.function(function_).settings().limits;
+}
+
+void Session::CountLimit(LimitKind kind) { state_.metrics().CountLimitHit(function_, kind); }
+
 std::string Session::NextRequestId() { return absl::StrCat(id_, "-", ++request_counter_); }
 
 template <typename Event>
@@ -110,7 +118,19 @@ Event Session::NewEvent() {
 }
 
 void Session::Start() {
-  net::dispatch(ws_.get_executor(), [self = shared_from_this()] { self->ReadRequest(); });
+  net::dispatch(ws_.get_executor(), [self = shared_from_this()] {
+    // Counted from the first byte: one address cannot hold more sockets than its share, even
+    // sockets that never finish a request.
+    beast::error_code ec;
+    const auto peer = beast::get_lowest_layer(self->ws_).socket().remote_endpoint(ec);
+    if (ec) return;  // Gone already.
+    if (self->slots_.Take(self->state_.address_counter(), AddressKeyOf(peer.address())) !=
+        Admission::kAdmitted) {
+      self->CountLimit(LimitKind::kPerIp);
+      return self->RespondHttp(429, "fngate: too many connections from this address\n");
+    }
+    self->ReadRequest();
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -118,7 +138,7 @@ void Session::Start() {
 
 void Session::ReadRequest() {
   parser_.emplace();
-  parser_->header_limit(kMaxRequestHeaderBytes);
+  parser_->header_limit(state_.settings().limits.max_header_bytes);
   beast::get_lowest_layer(ws_).expires_after(state_.settings().limits.handshake_timeout);
   http::async_read(ws_.next_layer(), http_buffer_, *parser_,
                    beast::bind_front_handler(&Session::OnRequest, shared_from_this()));
@@ -128,6 +148,11 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
   if (ec) {
     // A half-sent request, garbage, or a timeout: nothing was accepted, nobody to tell.
     FNGATE_LOG(Debug) << "[conn=" << id_ << "] no upgrade request: " << ec.message();
+    if (ec == beast::error::timeout) CountLimit(LimitKind::kHandshakeTimeout);
+    if (ec == http::error::header_limit) {
+      CountLimit(LimitKind::kHeaderSize);
+      return RespondHttp(431, "fngate: request header too large\n");
+    }
     return;
   }
   request_ = parser_->release();
@@ -141,6 +166,19 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
       ParseRequestTarget(std::string_view(request_.target().data(), request_.target().size()));
   function_ = state_.FindFunction(target.function);
   if (function_ < 0) return RespondHttp(404, "fngate: no such function\n");
+  if (ConnectionCounter* counter = state_.function_counter(function_)) {
+    beast::error_code ignored;
+    const auto peer = beast::get_lowest_layer(ws_).socket().remote_endpoint(ignored);
+    const Admission admission = slots_.Take(*counter, AddressKeyOf(peer.address()));
+    if (admission == Admission::kTooManyFromAddress) {
+      CountLimit(LimitKind::kPerIp);
+      return RespondHttp(429, "fngate: too many connections from this address\n");
+    }
+    if (admission == Admission::kTooMany) {
+      CountLimit(LimitKind::kMaxConnections);
+      return RespondHttp(503, "fngate: at capacity now\n");
+    }
+  }
   // Signed URLs (gateway/signed_url.h), before the function hears of this connection: 401, or
   // the signed user bound and the fngate_* parameters taken out of the query it will see.
   if (UrlCheck signed_url = CheckSignedUrl(
@@ -252,7 +290,7 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
   envelope_ = subprotocol == envelope::kSubprotocol;
   first_actions_ = std::move(*reply.mutable_actions());
 
-  const LimitSettings& limits = state_.settings().limits;
+  const LimitSettings& limits = this->limits();
   websocket::stream_base::timeout timeouts;
   timeouts.handshake_timeout = limits.handshake_timeout;
   timeouts.idle_timeout = limits.idle_timeout;
@@ -263,7 +301,12 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
         response.set(http::field::server, "fngate");
         if (!subprotocol.empty()) response.set(http::field::sec_websocket_protocol, subprotocol);
       }));
-  ws_.read_message_max(limits.max_message_bytes);
+  ws_.read_message_max(limits.max_message_bytes);  // After decompression, with deflate.
+  if (state_.function(function_).settings().permessage_deflate) {
+    websocket::permessage_deflate deflate;
+    deflate.server_enable = true;  // Used only when the client offers it.
+    ws_.set_option(deflate);
+  }
   ws_.auto_fragment(false);  // One frame per message: fewer headers, fewer writes.
   // The connection exists from here: it is in the online table, and what is sent or closed
   // now (the reply's own actions first) is queued and written once the handshake is done.
@@ -287,11 +330,31 @@ void Session::OnAccept(beast::error_code ec) {
   open_ = true;
   metrics().connections_active.fetch_add(1, std::memory_order_relaxed);
   metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
+  if (limits().max_messages_per_second > 0) {
+    rate_ = std::make_unique<TokenBucket>(limits().max_messages_per_second,
+                                          limits().message_burst,
+                                          std::chrono::steady_clock::now());
+  }
+  StartLifetimeTimer();
   FNGATE_LOG(Debug) << "[conn=" << id_ << "] open on " << context_.function() << " from "
                     << context_.client_address();
   if (!outbound_.empty()) WriteNext();  // Queued during the handshake.
   if (state_.draining()) BeginClose(kCloseGoingAway, "going away", v1::CLOSED_BY_SHUTDOWN, false);
   ReadNext();
+}
+
+void Session::StartLifetimeTimer() {
+  if (limits().max_lifetime.count() == 0) return;
+  lifetime_timer_ = std::make_unique<net::steady_timer>(ws_.get_executor());
+  lifetime_timer_->expires_after(limits().max_lifetime);
+  lifetime_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->socket_done_) return;
+    // Clients reconnect and land elsewhere: long-lived connections spread again.
+    if (self->BeginClose(kCloseGoingAway, "connection lifetime reached",
+                         v1::CLOSED_BY_TIMEOUT, /*urgent=*/false)) {
+      self->CountLimit(LimitKind::kLifetime);
+    }
+  });
 }
 
 void Session::RespondHttp(int status, std::string body) {
@@ -303,11 +366,13 @@ void Session::RespondHttp(int status, std::string body) {
   response->keep_alive(false);
   response->body() = std::move(body);
   response->prepare_payload();
+  beast::get_lowest_layer(ws_).expires_after(state_.settings().limits.handshake_timeout);
   http::async_write(ws_.next_layer(), *response,
                     [self = shared_from_this(), response](beast::error_code, size_t) {
-                      beast::error_code ignored;
-                      beast::get_lowest_layer(self->ws_).socket().shutdown(
-                          net::ip::tcp::socket::shutdown_both, ignored);
+                      // The session (and the connection slots it holds) lives until the
+                      // socket is closed.
+                      LingeringClose(beast::get_lowest_layer(self->ws_).release_socket(),
+                                     self->state_.settings().limits.handshake_timeout, self);
                     });
 }
 
@@ -316,7 +381,7 @@ void Session::RespondHttp(int status, std::string body) {
 
 void Session::ReadNext() {
   if (reading_ || socket_done_ || !open_ || drain_pending_) return;
-  if (inbound_.size() >= state_.settings().limits.max_inbound_queue) return;  // Backpressure.
+  if (inbound_.size() >= limits().max_inbound_queue) return;  // Backpressure.
   reading_ = true;
   ws_.async_read(read_buffer_, beast::bind_front_handler(&Session::OnRead, shared_from_this()));
 }
@@ -331,19 +396,38 @@ void Session::OnRead(beast::error_code ec, size_t bytes) {
                           std::string(reason.reason.data(), reason.reason.size()),
                           v1::CLOSED_BY_CLIENT);
     }
+    if (ws_.reason().code != websocket::close_code::none) {
+      // The client's close frame came and was answered, but the client did not end the TCP
+      // connection before Beast's closing timeout: still the client's goodbye.
+      const websocket::close_reason& reason = ws_.reason();
+      return OnSocketDone(reason.code, std::string(reason.reason.data(), reason.reason.size()),
+                          v1::CLOSED_BY_CLIENT);
+    }
+    // Beast failed the connection and sent the matching close frame itself (RFC 6455 7.1.7).
     if (ec == websocket::error::message_too_big) {
+      CountLimit(LimitKind::kMessageSize);
       return OnSocketDone(kCloseTooBig, "message too big", v1::CLOSED_BY_LIMIT);
     }
     if (ec == websocket::error::bad_frame_payload) {
+      CountLimit(LimitKind::kUtf8);
       return OnSocketDone(1007, "invalid payload", v1::CLOSED_BY_LIMIT);
     }
     if (ec == websocket::condition::protocol_violation) {
+      FNGATE_LOG(Debug) << "[conn=" << id_ << "] protocol violation: " << ec.message();
+      CountLimit(LimitKind::kProtocol);
       return OnSocketDone(1002, "protocol error", v1::CLOSED_BY_LIMIT);
     }
     if (ec == beast::error::timeout) {
+      // The keepalive ping went unanswered: Beast dropped the connection without a close
+      // frame (the peer is presumed gone), hence 1006.
+      CountLimit(LimitKind::kIdle);
       return OnSocketDone(kCloseAbnormal, "idle timeout", v1::CLOSED_BY_TIMEOUT);
     }
     return OnSocketDone(kCloseAbnormal, "", v1::CLOSED_BY_NETWORK);
+  }
+  if (!AdmitMessage()) {
+    read_buffer_.consume(bytes);
+    return ReadNext();
   }
   Inbound message;
   message.data = beast::buffers_to_string(read_buffer_.data());
@@ -363,6 +447,19 @@ void Session::OnRead(beast::error_code ec, size_t bytes) {
   inbound_.push_back(std::move(message));
   PumpMessages();
   ReadNext();
+}
+
+// A message over the rate closes the connection with 1008; it and what is read after it
+// (until the client's close frame) are dropped.
+bool Session::AdmitMessage() {
+  if (close_started_ && closed_by_ == v1::CLOSED_BY_LIMIT) return false;
+  if (rate_ == nullptr || rate_->TryTake(std::chrono::steady_clock::now())) return true;
+  if (BeginClose(kClosePolicy, "message rate exceeded", v1::CLOSED_BY_LIMIT, /*urgent=*/false)) {
+    CountLimit(LimitKind::kRate);
+    FNGATE_LOG(Info) << "[conn=" << id_ << "] over " << limits().max_messages_per_second
+                     << " messages/s; closing";
+  }
+  return false;
 }
 
 void Session::PumpMessages() {
@@ -612,6 +709,8 @@ void Session::OnSocketDone(int code, std::string reason, v1::ClosedBy by) {
   if (socket_done_) return;
   socket_done_ = true;
   if (close_timer_) close_timer_->cancel();
+  if (lifetime_timer_) lifetime_timer_->cancel();
+  slots_.Release();  // The socket is closed below: its address may connect again.
   state_.table().Remove(id_);
   if (open_) {
     open_ = false;
@@ -713,18 +812,47 @@ void Session::FillStats(v1::ConnectionInfo& info) const {
 SendOutcome Session::Enqueue(OutboundMessagePtr message) {
   if (!(open_ || accepting_) || close_started_) return SendOutcome::kGone;
   const uint64_t size = QueuedCost(message->data.size());
-  if (outbound_bytes_ + size > state_.settings().limits.max_outbound_bytes) {
-    // A reader this slow would cost unbounded memory: it is closed, and the sender told.
-    state_.metrics().slow_consumer_drops.fetch_add(1, std::memory_order_relaxed);
-    FNGATE_LOG(Info) << "[conn=" << id_ << "] slow consumer: " << outbound_bytes_
-                     << " bytes queued; closing";
-    BeginClose(kClosePolicy, "slow consumer", v1::CLOSED_BY_LIMIT, /*urgent=*/true);
-    return SendOutcome::kOverflow;
+  if (outbound_bytes_ + size > limits().max_outbound_bytes) {
+    if (limits().slow_consumer == SlowConsumerPolicy::kDropOldest) {
+      if (!DropOldest(size)) return SendOutcome::kOverflow;
+    } else {
+      // A reader this slow would cost unbounded memory: it is closed, and the sender told.
+      state_.metrics().slow_consumer_drops.fetch_add(1, std::memory_order_relaxed);
+      FNGATE_LOG(Info) << "[conn=" << id_ << "] slow consumer: " << outbound_bytes_
+                       << " bytes queued; closing";
+      CountLimit(LimitKind::kSlowConsumer);
+      BeginClose(kClosePolicy, "slow consumer", v1::CLOSED_BY_LIMIT, /*urgent=*/true);
+      return SendOutcome::kOverflow;
+    }
   }
   outbound_bytes_ += size;
   outbound_.push_back(Outbound{std::move(message)});
   if (open_ && outbound_.size() == 1) WriteNext();  // Else OnAccept() or OnWrite() goes on.
   return SendOutcome::kQueued;
+}
+
+// slow_consumer: drop_oldest. Drops the oldest queued messages, never the one being written
+// (a frame cannot be cut), until `size` more bytes fit. When even that is not enough, drops
+// nothing and the new message is the one dropped (false).
+bool Session::DropOldest(uint64_t size) {
+  const uint64_t max_bytes = limits().max_outbound_bytes;
+  const size_t first = open_ ? 1 : 0;  // While open, the front is being written.
+  size_t count = 0;
+  uint64_t freed = 0;
+  while (outbound_bytes_ - freed + size > max_bytes && first + count < outbound_.size()) {
+    // No close frame is queued here: Enqueue refuses once a close started.
+    freed += QueuedCost(outbound_[first + count].message->data.size());
+    ++count;
+  }
+  CountLimit(LimitKind::kSlowConsumer);
+  if (outbound_bytes_ - freed + size > max_bytes) {
+    metrics().outbound_dropped.fetch_add(1, std::memory_order_relaxed);  // The new one.
+    return false;
+  }
+  metrics().outbound_dropped.fetch_add(count, std::memory_order_relaxed);
+  outbound_.erase(first, count);
+  outbound_bytes_ -= freed;
+  return true;
 }
 
 bool Session::BeginClose(int code, std::string reason, v1::ClosedBy by, bool urgent) {

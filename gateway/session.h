@@ -36,9 +36,11 @@
 #include "absl/functional/any_invocable.h"
 #include "fngate/v1/control.pb.h"
 #include "fngate/v1/function.pb.h"
+#include "gateway/client_limits.h"
 #include "gateway/gateway_state.h"
 #include "gateway/online_table.h"
 #include "gateway/outbound.h"
+#include "gateway/rate_limiter.h"
 #include "gateway/small_queue.h"
 
 namespace fngate::gateway {
@@ -112,11 +114,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void ApplyActions(google::protobuf::RepeatedPtrField<v1::Action>& actions);
   // Takes this connection out of `targets` when it is there (it is served in place, in order).
   bool TakeSelf(ResolvedTarget& targets) const;
+  bool AdmitMessage();
   void OnSocketDone(int code, std::string reason, v1::ClosedBy by);
   void MaybeSendDisconnect();
 
   // Writing.
   SendOutcome Enqueue(OutboundMessagePtr message);
+  bool DropOldest(uint64_t size);
   bool BeginClose(int code, std::string reason, v1::ClosedBy by, bool urgent);
   void StartDrain();
   void WriteNext();
@@ -128,6 +132,10 @@ class Session : public std::enable_shared_from_this<Session> {
   Event NewEvent();
   std::string NextRequestId();
   FunctionMetrics& metrics();
+  // The function's limits once routed, the gateway's before.
+  const LimitSettings& limits() const;
+  void CountLimit(LimitKind kind);
+  void StartLifetimeTimer();
 
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   GatewayState& state_;
@@ -157,6 +165,12 @@ class Session : public std::enable_shared_from_this<Session> {
   SmallQueue<Outbound> outbound_;
   uint64_t outbound_bytes_ = 0;
   std::unique_ptr<boost::asio::steady_timer> close_timer_;
+
+  // Limits: the connection's slots in the connection counters; the message rate and the
+  // lifetime, when configured.
+  ConnectionSlots slots_;
+  std::unique_ptr<TokenBucket> rate_;
+  std::unique_ptr<boost::asio::steady_timer> lifetime_timer_;
 
   // Lifecycle.
   bool accepting_ = false;       // The function accepted; the handshake is being written.

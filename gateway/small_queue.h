@@ -21,6 +21,9 @@ class SmallQueue {
   T& front() { return items_[head_]; }
   const T& front() const { return items_[head_]; }
 
+  // The element `i` places behind the front.
+  T& operator[](size_t i) { return items_[head_ + i]; }
+
   void push_back(T item) { items_.push_back(std::move(item)); }
 
   void pop_front() {
@@ -31,6 +34,13 @@ class SmallQueue {
   // Keeps the first element, drops the rest.
   void truncate_after_front() {
     if (!empty()) items_.resize(head_ + 1);
+  }
+
+  // Removes `count` elements starting `index` places behind the front.
+  void erase(size_t index, size_t count) {
+    const auto from = items_.begin() + static_cast<std::ptrdiff_t>(head_ + index);
+    items_.erase(from, from + static_cast<std::ptrdiff_t>(count));
+    if (empty()) clear();
   }
 
   void clear() {

@@ -84,7 +84,7 @@ TEST_P(DisconnectRetryE2eTest, DisconnectsSurviveAWorkerRestart) {
         kEventTimeout))
         << conns[i].id;
   }
-  absl::StatusOr<double> lost = MetricValue(*gateway, "fngate_disconnects_lost_total{function=\"f\"}");
+  absl::StatusOr<uint64_t> lost = ReadMetric(*gateway, "fngate_disconnects_lost_total{function=\"f\"}");
   ASSERT_TRUE(IsOk(lost));
   EXPECT_EQ(*lost, 0);
 
@@ -155,16 +155,16 @@ TEST_P(DisconnectRetryE2eTest, DisconnectAnsweredUnavailableIsSentAgain) {
   ASSERT_TRUE(IsOk((*worker)->Signal(SIGUSR2)));
   ASSERT_TRUE(IsOk((*worker)->WaitForOutput("FAULT sick=0", kIoTimeout)));
   // Once healed, an attempt is confirmed: the disconnect call completes, OK, nothing lost.
-  absl::StatusOr<double> completed;
+  absl::StatusOr<uint64_t> completed;
   EXPECT_TRUE(PollUntil(
       [&] {
-        completed = MetricValue(
+        completed = ReadMetric(
             *gateway, "fngate_event_call_seconds_count{function=\"f\",event=\"disconnect\"}");
         return completed.ok() && *completed >= 1;
       },
       kEventTimeout));
-  absl::StatusOr<double> lost =
-      MetricValue(*gateway, "fngate_disconnects_lost_total{function=\"f\"}");
+  absl::StatusOr<uint64_t> lost =
+      ReadMetric(*gateway, "fngate_disconnects_lost_total{function=\"f\"}");
   ASSERT_TRUE(IsOk(lost));
   EXPECT_EQ(*lost, 0);
   EXPECT_TRUE(IsOk(Stop(*gateway)));
@@ -199,10 +199,10 @@ TEST(DrainE2eTest, DisconnectNoWorkerConfirmsIsLoggedAndCounted) {
     EXPECT_TRUE(IsOk((*gateway)->WaitForOutput(
         absl::StrCat("[conn=", c.id, "] disconnect event lost"), kEventTimeout)));
   }
-  absl::StatusOr<double> lost;
+  absl::StatusOr<uint64_t> lost;
   EXPECT_TRUE(PollUntil(
       [&] {
-        lost = MetricValue(*gateway, "fngate_disconnects_lost_total{function=\"f\"}");
+        lost = ReadMetric(*gateway, "fngate_disconnects_lost_total{function=\"f\"}");
         return lost.ok() && *lost >= 2;
       },
       kEventTimeout));

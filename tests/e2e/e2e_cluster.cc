@@ -6,14 +6,14 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
-#include "tests/support/http_get.h"
 #include "absl/time/clock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "tests/support/http_get.h"
 
 #ifndef FNGATE_GATEWAY_BIN
 #error "FNGATE_GATEWAY_BIN must be defined by tests/CMakeLists.txt"
@@ -162,6 +162,43 @@ absl::StatusOr<std::string> ConnectAndGetId(WsTestClient& client, const Started&
   return id;
 }
 
+absl::StatusOr<std::string> UpgradeRawAndGetId(test_support::RawWsClient& raw,
+                                               const Started& worker, absl::string_view target) {
+  const int before = test_support::CountWorkerEvents(worker->Output(), "connect");
+  absl::StatusOr<test_support::HttpHead> head = raw.Upgrade(target, kIoTimeout);
+  if (!head.ok()) return head.status();
+  if (head->status != 101) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("upgrade to ", target, " answered HTTP ", head->status, " ", head->body));
+  }
+  absl::Status logged = WaitForEvents(worker, "connect", "", before + 1);
+  if (!logged.ok()) return logged;
+  std::vector<WorkerEvent> connects = Events(worker, "connect");
+  if (static_cast<int>(connects.size()) <= before || connects[before].conn.empty()) {
+    return absl::InternalError("no connection id in the worker's connect event");
+  }
+  return connects[before].conn;
+}
+
+absl::StatusOr<uint64_t> ReadMetric(const Started& gateway, absl::string_view series) {
+  absl::StatusOr<test_support::HttpResponse> response =
+      test_support::HttpGet("127.0.0.1", gateway.ready.Port("admin"), "/metrics", kIoTimeout);
+  if (!response.ok()) return response.status();
+  if (response->status != 200) {
+    return absl::UnavailableError(absl::StrCat("/metrics answered HTTP ", response->status));
+  }
+  const std::string prefix = absl::StrCat(series, " ");
+  for (absl::string_view line : absl::StrSplit(response->body, '\n')) {
+    if (!absl::StartsWith(line, prefix)) continue;
+    uint64_t value = 0;
+    if (!absl::SimpleAtoi(line.substr(prefix.size()), &value)) {
+      return absl::InvalidArgumentError(absl::StrCat("not a counter: '", line, "'"));
+    }
+    return value;
+  }
+  return absl::NotFoundError(absl::StrCat("no series ", series, " in /metrics"));
+}
+
 ::testing::AssertionResult HasSingleDisconnect(const std::vector<WorkerEvent>& events,
                                                absl::string_view conn, absl::string_view by,
                                                int code) {
@@ -192,24 +229,6 @@ absl::StatusOr<std::string> ConnectAndGetId(WsTestClient& client, const Started&
                                          << disconnect->line << "'";
   }
   return ::testing::AssertionSuccess() << disconnect->line;
-}
-
-absl::StatusOr<double> MetricValue(const Started& gateway, absl::string_view sample) {
-  absl::StatusOr<test_support::HttpResponse> response =
-      test_support::HttpGet("127.0.0.1", gateway.ready.Port("admin"), "/metrics", kIoTimeout);
-  if (!response.ok()) return response.status();
-  if (response->status != 200) {
-    return absl::InternalError(absl::StrCat("/metrics answered ", response->status));
-  }
-  for (absl::string_view line : absl::StrSplit(response->body, '\n')) {
-    if (!absl::ConsumePrefix(&line, sample) || !absl::ConsumePrefix(&line, " ")) continue;
-    double value = 0;
-    if (!absl::SimpleAtod(line, &value)) {
-      return absl::InternalError(absl::StrCat("bad sample value in '", line, "'"));
-    }
-    return value;
-  }
-  return absl::NotFoundError(absl::StrCat("no sample ", sample, " in /metrics"));
 }
 
 absl::Status EnsureFileLimit(rlim_t wanted) {

@@ -28,6 +28,7 @@
 #include "fngate/v1/control.grpc.pb.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
+#include "tests/support/raw_ws_client.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/worker_events.h"
 #include "tests/support/ws_test_client.h"
@@ -109,15 +110,20 @@ absl::StatusOr<std::string> ConnectAndGetId(test_support::WsTestClient& client,
                                             const Started& gateway, const Started& worker,
                                             absl::string_view target);
 
+// As ConnectAndGetId, for a RawWsClient that is already TCP-connected: sends the upgrade
+// request and fails unless the answer is 101.
+absl::StatusOr<std::string> UpgradeRawAndGetId(test_support::RawWsClient& raw,
+                                               const Started& worker, absl::string_view target);
+
+// The value of one series of the gateway's /metrics, e.g.
+// `fngate_limit_hits_total{function="echo",kind="rate"}`; NOT_FOUND if it is not there.
+absl::StatusOr<uint64_t> ReadMetric(const Started& gateway, absl::string_view series);
+
 // Checks that `events` (one worker's log) hold exactly one disconnect for `conn`, with the given
 // `by=` and `code=`, and that nothing of that connection was logged after it.
 ::testing::AssertionResult HasSingleDisconnect(const std::vector<test_support::WorkerEvent>& events,
                                                absl::string_view conn, absl::string_view by,
                                                int code);
-
-// The value of one sample of the gateway's /metrics, e.g.
-// MetricValue(gateway, "fngate_disconnects_lost_total{function=\"echo\"}"). NOT_FOUND if absent.
-absl::StatusOr<double> MetricValue(const Started& gateway, absl::string_view sample);
 
 // Raises the soft RLIMIT_NOFILE to at least `wanted` (capped by the hard limit). Children
 // started afterwards inherit it.

@@ -76,9 +76,9 @@ class FaultsE2eTest : public ::testing::TestWithParam<std::string> {
   static ::testing::AssertionResult CountsDeadline(const Started& gateway, const std::string& event) {
     const std::string sample = absl::StrCat("fngate_event_errors_total{function=\"f\",event=\"",
                                             event, "\",kind=\"deadline\"}");
-    absl::StatusOr<double> value;
+    absl::StatusOr<uint64_t> value;
     if (PollUntil([&] {
-          value = MetricValue(gateway, sample);
+          value = ReadMetric(gateway, sample);
           return value.ok() && *value >= 1;
         },
         kEventTimeout)) {

@@ -106,8 +106,8 @@ TEST_P(SickReplicaE2eTest, SickReplicaIsEjectedThenTriedAgain) {
       run = 0;
     }
     if (!ejected && step % 16 == 0) {
-      absl::StatusOr<double> ejections =
-          MetricValue(gateway_, "fngate_worker_ejections_total{function=\"f\"}");
+      absl::StatusOr<uint64_t> ejections =
+          ReadMetric(gateway_, "fngate_worker_ejections_total{function=\"f\"}");
       ejected = ejections.ok() && *ejections >= 1;
       if (ejected) run = 0;  // Count the run from the ejection on.
     }

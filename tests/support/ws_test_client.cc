@@ -85,6 +85,11 @@ absl::Status WsTestClient::Connect(absl::string_view host, int port, absl::strin
   }
   impl_->socket().set_option(tcp::no_delay(true), ec);
   impl_->ws.read_message_max(kMaxMessageBytes);
+  if (options.permessage_deflate) {
+    websocket::permessage_deflate deflate;
+    deflate.client_enable = true;
+    impl_->ws.set_option(deflate);
+  }
   impl_->ws.set_option(websocket::stream_base::decorator(
       [subprotocols = options.subprotocols, headers = options.headers](websocket::request_type& req) {
         if (!subprotocols.empty()) {
@@ -174,8 +179,15 @@ absl::StatusOr<WsMessage> WsTestClient::Read(absl::Duration timeout) {
     return absl::DeadlineExceededError(
         absl::StrCat("no message within ", absl::FormatDuration(timeout)));
   }
-  if (result == websocket::error::closed) {
+  // A peer that fails the connection (RFC 6455 section 7.1.7: too big, protocol error, ...)
+  // sends its close frame and closes the socket without waiting for our answer; Beast then
+  // reports the failed answer, yet the close frame and its code did arrive.
+  const bool got_close_frame =
+      result == websocket::error::closed ||
+      (result && impl_->ws.reason().code != websocket::close_code::none);
+  if (got_close_frame) {
     // Beast answered the peer's close frame and ended the TCP connection.
+    if (result != websocket::error::closed) impl_->CloseSocket();
     impl_->open = false;
     const websocket::close_reason& reason = impl_->ws.reason();
     close_code_ = reason.code == websocket::close_code::none ? kNoStatusReceived

@@ -48,6 +48,9 @@ struct WsConnectOptions {
   std::vector<std::string> subprotocols;
   // Extra request headers (name, value), e.g. {"Origin", "https://example.com"}.
   std::vector<std::pair<std::string, std::string>> headers;
+  // Offer permessage-deflate (RFC 7692); used if the server accepts it. Messages are then sent
+  // compressed and HandshakeHeader("Sec-WebSocket-Extensions") says what was agreed.
+  bool permessage_deflate = false;
 };
 
 class WsTestClient {

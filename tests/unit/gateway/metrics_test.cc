@@ -29,5 +29,20 @@ TEST(MetricsTest, RendersPrometheusText) {
   EXPECT_THAT(text, HasSubstr("fngate_handshake_refusals_total{status=\"404\"} 1\n"));
 }
 
+TEST(MetricsTest, LimitHitsByFunctionAndKind) {
+  Metrics metrics({"echo", "chat"});
+  metrics.CountLimitHit(1, LimitKind::kRate);
+  metrics.CountLimitHit(1, LimitKind::kRate);
+  metrics.CountLimitHit(-1, LimitKind::kHandshakeTimeout);
+  metrics.function(0).outbound_dropped += 7;
+  const std::string text = metrics.Render();
+  EXPECT_THAT(text, HasSubstr("fngate_limit_hits_total{function=\"chat\",kind=\"rate\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("fngate_limit_hits_total{function=\"echo\",kind=\"rate\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr(
+      "fngate_limit_hits_total{function=\"\",kind=\"handshake_timeout\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("fngate_limit_hits_total{function=\"echo\",kind=\"utf8\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("fngate_outbound_dropped_total{function=\"echo\"} 7\n"));
+}
+
 }  // namespace
 }  // namespace fngate::gateway

@@ -45,5 +45,19 @@ TEST(SmallQueueTest, TruncateKeepsOnlyTheFront) {
   EXPECT_EQ(q.front(), 1);
 }
 
+TEST(SmallQueueTest, EraseBehindTheFront) {
+  SmallQueue<std::string> q;
+  for (const char* s : {"x", "a", "b", "c", "d"}) q.push_back(s);
+  q.pop_front();  // "x": the front is now "a", one slot into the storage.
+  q.erase(1, 2);  // "b" and "c".
+  ASSERT_EQ(q.size(), 2u);
+  EXPECT_EQ(q[0], "a");
+  EXPECT_EQ(q[1], "d");
+  q.erase(0, 2);
+  EXPECT_TRUE(q.empty());
+  q.push_back("e");
+  EXPECT_EQ(q.front(), "e");
+}
+
 }  // namespace
 }  // namespace fngate::gateway
