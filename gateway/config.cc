@@ -1,6 +1,7 @@
 #include "gateway/config.h"
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -15,6 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "gateway/client_address.h"
+#include "gateway/secret.h"
 
 namespace fngate::gateway {
 namespace {
@@ -204,6 +207,41 @@ std::string NormaliseTarget(const std::string& target) {
 template <typename T>
 T Or(T value, T fallback) {
   return value == T{} ? fallback : value;
+}
+
+using Problem = std::function<void(const std::string& path, absl::string_view message)>;
+
+// Shortest control token accepted: a guessable token is no credential.
+constexpr size_t kMinTokenBytes = 16;
+
+// The security keys: credentials and TLS. Secrets are read here, once.
+void ApplySecurity(const config::v1::GatewayConfig& c, GatewaySettings& s,
+                   const Problem& problem) {
+  if (c.has_control_token()) {
+    const std::string path =
+        c.control_token().file().empty() ? "control_token.env" : "control_token.file";
+    absl::StatusOr<std::string> token = ReadSecret(c.control_token());
+    if (!token.ok()) {
+      problem(path, token.status().message());
+    } else if (token->size() < kMinTokenBytes) {
+      problem(path, absl::StrCat("a token is at least ", kMinTokenBytes, " bytes, got ",
+                                 token->size()));
+    } else {
+      s.control_token = *std::move(token);
+    }
+  }
+  // The control service pushes to and closes any connection: beyond loopback it needs
+  // credentials (SPEC section 3). A name other than localhost may resolve anywhere.
+  const std::optional<IpAddress> control_ip = ParseIpAddress(s.control_listen.host);
+  const bool loopback = s.control_listen.host == "localhost" ||
+                        (control_ip.has_value() && IsLoopback(*control_ip));
+  if (!s.control_listen.host.empty() && !loopback && !c.has_control_token() && c.control_tls().client_ca_file().empty()) {
+    problem("control_listen",
+            absl::StrCat(s.control_listen.host,
+                         " is not a loopback address, and the control service would accept "
+                         "anyone: set control_token (file or env) or control_tls with "
+                         "client_ca_file (mutual TLS)"));
+  }
 }
 
 }  // namespace
@@ -408,6 +446,8 @@ absl::StatusOr<GatewaySettings> ToSettings(const config::v1::GatewayConfig& c,
       s.log_level != "error") {
     problem("log_level", "expected debug, info, warning or error");
   }
+
+  ApplySecurity(c, s, problem);
 
   if (!problems.empty()) {
     return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));

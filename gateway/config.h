@@ -62,6 +62,24 @@ struct DeadlineSettings {
 };
 
 // Immutable after LoadSettings(); shared read-only by every thread.
+// TLS for a server side: PEM file paths (read at start-up and, for the public listener, again
+// on SIGHUP). Empty cert_file: plaintext.
+struct ServerTlsSettings {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;  // Set: clients must present a certificate it signed.
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+// TLS for the gateway's calls to workers. Empty ca_file: plaintext.
+struct ClientTlsSettings {
+  std::string ca_file;
+  std::string cert_file;  // With key_file: our certificate, for mutual TLS.
+  std::string key_file;
+  std::string server_name;  // Expected in the workers' certificates; "" = the target's host.
+  bool enabled() const { return !ca_file.empty(); }
+};
+
 struct GatewaySettings {
   HostPort listen;
   HostPort control_listen;
@@ -74,6 +92,9 @@ struct GatewaySettings {
   std::chrono::milliseconds drain_grace{10000};
   std::vector<std::string> forward_headers;  // Lower case.
   std::string log_level = "info";
+
+  // Security. control_token is a secret: never log it (nor this struct).
+  std::string control_token;  // Empty: control calls need no token.
 };
 
 // Where each set key came from ("file.yaml:12" or "flag --x"), keyed by path

@@ -1,6 +1,7 @@
 #include "gateway/control_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "gateway/control_auth.h"
 #include "gateway/fanout.h"
 #include "gateway/outbound.h"
 #include "gateway/session.h"
@@ -41,6 +42,7 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, grpc::Sta
 grpc::ServerUnaryReactor* ControlService::Send(grpc::CallbackServerContext* context,
                                                const v1::SendRequest* request,
                                                v1::SendResponse* response) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
   if (request->payload().data_case() == v1::Payload::DATA_NOT_SET) {
@@ -68,6 +70,7 @@ grpc::ServerUnaryReactor* ControlService::Send(grpc::CallbackServerContext* cont
 grpc::ServerUnaryReactor* ControlService::Close(grpc::CallbackServerContext* context,
                                                 const v1::CloseRequest* request,
                                                 v1::CloseResponse* response) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
   const int code = request->code() == 0 ? kCloseNormal : request->code();
@@ -97,6 +100,7 @@ grpc::ServerUnaryReactor* ControlService::Close(grpc::CallbackServerContext* con
 grpc::ServerUnaryReactor* ControlService::GetConnection(grpc::CallbackServerContext* context,
                                                         const v1::GetConnectionRequest* request,
                                                         v1::ConnectionInfo* response) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (request->connection_id().empty()) {
     return Finish(context, Invalid("connection_id", "required"));
