@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "gateway/client_address.h"
 #include "gateway/secret.h"
+#include "gateway/tls.h"
 
 namespace fngate::gateway {
 namespace {
@@ -230,6 +231,27 @@ void ApplySecurity(const config::v1::GatewayConfig& c, GatewaySettings& s,
       s.control_token = *std::move(token);
     }
   }
+  // TLS files are read and checked now: a bad file stops the start, naming its key.
+  auto tls_problem = [&](const std::string& prefix, const absl::Status& status) {
+    const absl::string_view message = status.message();
+    const size_t colon = message.find(": ");
+    problem(absl::StrCat(prefix, ".", message.substr(0, colon)), message.substr(colon + 2));
+  };
+  auto server_tls = [&](const std::string& prefix, const config::v1::ServerTls& in,
+                        ServerTlsSettings& out) {
+    out.cert_file = in.cert_file();
+    out.key_file = in.key_file();
+    out.client_ca_file = in.client_ca_file();
+    if (absl::Status st = LoadTlsFiles(out); !st.ok()) tls_problem(prefix, st);
+  };
+  server_tls("tls", c.tls(), s.tls);
+  server_tls("control_tls", c.control_tls(), s.control_tls);
+  s.worker_tls.ca_file = c.worker_tls().ca_file();
+  s.worker_tls.cert_file = c.worker_tls().cert_file();
+  s.worker_tls.key_file = c.worker_tls().key_file();
+  s.worker_tls.server_name = c.worker_tls().server_name();
+  if (absl::Status st = LoadTlsFiles(s.worker_tls); !st.ok()) tls_problem("worker_tls", st);
+
   // The control service pushes to and closes any connection: beyond loopback it needs
   // credentials (SPEC section 3). A name other than localhost may resolve anywhere.
   const std::optional<IpAddress> control_ip = ParseIpAddress(s.control_listen.host);

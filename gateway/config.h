@@ -62,22 +62,30 @@ struct DeadlineSettings {
 };
 
 // Immutable after LoadSettings(); shared read-only by every thread.
-// TLS for a server side: PEM file paths (read at start-up and, for the public listener, again
-// on SIGHUP). Empty cert_file: plaintext.
+// TLS for a server side (wss:// listener, control service). Paths from the config; the PEM
+// contents are read and checked by LoadSettings (tls.h), so that building the credentials
+// later cannot fail. Empty cert_file: plaintext.
 struct ServerTlsSettings {
   std::string cert_file;
   std::string key_file;
   std::string client_ca_file;  // Set: clients must present a certificate it signed.
+  std::string cert_pem;
+  std::string key_pem;  // A secret: never log it.
+  std::string client_ca_pem;
   bool enabled() const { return !cert_file.empty(); }
 };
 
-// TLS for the gateway's calls to workers. Empty ca_file: plaintext.
+// TLS for the gateway's calls to workers. Any field set turns it on; empty ca_file then means
+// the system's root CAs.
 struct ClientTlsSettings {
   std::string ca_file;
   std::string cert_file;  // With key_file: our certificate, for mutual TLS.
   std::string key_file;
   std::string server_name;  // Expected in the workers' certificates; "" = the target's host.
-  bool enabled() const { return !ca_file.empty(); }
+  std::string ca_pem;
+  std::string cert_pem;
+  std::string key_pem;  // A secret: never log it.
+  bool enabled = false;
 };
 
 struct GatewaySettings {
@@ -93,8 +101,11 @@ struct GatewaySettings {
   std::vector<std::string> forward_headers;  // Lower case.
   std::string log_level = "info";
 
-  // Security. control_token is a secret: never log it (nor this struct).
+  // Security. Holds secrets: never log this struct.
   std::string control_token;  // Empty: control calls need no token.
+  ServerTlsSettings tls;           // wss:// for clients.
+  ServerTlsSettings control_tls;   // The control service.
+  ClientTlsSettings worker_tls;    // Calls to workers.
 };
 
 // Where each set key came from ("file.yaml:12" or "flag --x"), keyed by path

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "gateway/session.h"
+#include "gateway/tls.h"
 
 namespace fngate::gateway {
 
@@ -41,7 +42,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(GatewaySettings setting
                        ? absl::StrCat("[", s.control_listen.host, "]")
                        : s.control_listen.host,
                    ":", s.control_listen.port);
-  builder.AddListeningPort(control_address, grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(control_address, GrpcServerCredentials(s.control_tls),
                            &gw->control_port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<uint64_t>(INT32_MAX, std::max<uint64_t>(4u << 20, 2 * s.limits.max_message_bytes +

@@ -17,7 +17,7 @@ GatewayState::GatewayState(GatewaySettings settings, EventStreamPool::Defer defe
     function_index_[settings_.functions[i].name] = static_cast<int>(i);
     functions_.push_back(std::make_unique<FunctionClient>(
         settings_.functions[i], settings_.deadlines, settings_.limits.max_message_bytes,
-        metrics_.function(i), defer));
+        metrics_.function(i), defer, settings_.worker_tls));
   }
 }
 

@@ -3,7 +3,6 @@
 //     UNAUTHENTICATED and does nothing (the client it would close still echoes); the right
 //     token works; the token may come from a file or an environment variable.
 //   - A control port beyond loopback without credentials: the gateway refuses to start.
-#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -51,10 +50,10 @@ class ControlTokenTest : public ::testing::Test {
     worker_ = *std::move(worker);
   }
 
-  void StartGatewayWith(const std::vector<std::string>& flags) {
+  void StartGatewayWith(const std::vector<std::string>& flags, const ChildEnv& env = {}) {
     std::vector<std::string> all = {FunctionFlag("echo", {&worker_})};
     all.insert(all.end(), flags.begin(), flags.end());
-    absl::StatusOr<Started> gateway = StartGateway(all);
+    absl::StatusOr<Started> gateway = StartGateway(all, env);
     ASSERT_TRUE(IsOk(gateway));
     gateway_ = *std::move(gateway);
     control_ = NewControlStub(gateway_);
@@ -130,10 +129,8 @@ TEST_F(ControlTokenTest, OnlyTheRightTokenClosesTheConnection) {
 }
 
 TEST_F(ControlTokenTest, TokenFromEnvironmentVariable) {
-  // The child inherits the environment; set before it starts, on the test's only thread.
-  ASSERT_EQ(setenv("FNGATE_SECURITY_TEST_TOKEN", kToken, 1), 0);
-  ASSERT_NO_FATAL_FAILURE(StartGatewayWith({"--control_token.env=FNGATE_SECURITY_TEST_TOKEN"}));
-  unsetenv("FNGATE_SECURITY_TEST_TOKEN");
+  ASSERT_NO_FATAL_FAILURE(StartGatewayWith({"--control_token.env=FNGATE_SECURITY_TEST_TOKEN"},
+                                           {absl::StrCat("FNGATE_SECURITY_TEST_TOKEN=", kToken)}));
   WsTestClient client;
   absl::StatusOr<std::string> id = ConnectAndGetId(client, gateway_, worker_, "/echo");
   ASSERT_TRUE(IsOk(id));

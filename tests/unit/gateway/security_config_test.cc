@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/config.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_certs.h"
 
 namespace fngate::gateway {
 namespace {
@@ -86,6 +87,31 @@ TEST_F(SecurityConfigTest, ControlBeyondLoopbackNeedsCredentials) {
   absl::StatusOr<GatewaySettings> with_token = FromText(absl::StrCat(
       "control_listen: '0.0.0.0:1'\ncontrol_token: {file: '", dir_->Path("token"), "'}\n"));
   EXPECT_TRUE(with_token.ok()) << with_token.status();
+}
+
+TEST_F(SecurityConfigTest, MutualTlsIsEnoughBeyondLoopback) {
+  absl::StatusOr<test_support::TestCa> ca = test_support::TestCa::Create("config test CA");
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  absl::StatusOr<test_support::CertPem> server = ca->Issue("server", test_support::CertUse::kServer);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE(dir_->WriteFile("ca.pem", ca->cert_pem()).ok());
+  ASSERT_TRUE(dir_->WriteFile("server.pem", server->cert).ok());
+  ASSERT_TRUE(dir_->WriteFile("server.key", server->key).ok());
+  const std::string tls = absl::StrCat("control_tls: {cert_file: '", dir_->Path("server.pem"),
+                                       "', key_file: '", dir_->Path("server.key"), "'");
+  // TLS alone proves the gateway to its callers, not the callers to the gateway.
+  absl::StatusOr<GatewaySettings> tls_only =
+      FromText(absl::StrCat("control_listen: '0.0.0.0:1'\n", tls, "}\n"));
+  ASSERT_FALSE(tls_only.ok());
+  EXPECT_THAT(tls_only.status().message(), HasSubstr("not a loopback address"));
+
+  absl::StatusOr<GatewaySettings> mutual = FromText(absl::StrCat(
+      "control_listen: '0.0.0.0:1'\n", tls, ", client_ca_file: '", dir_->Path("ca.pem"), "'}\n"));
+  ASSERT_TRUE(mutual.ok()) << mutual.status();
+  EXPECT_EQ(mutual->control_tls.client_ca_pem, ca->cert_pem());
+  EXPECT_TRUE(mutual->control_tls.enabled());
+  EXPECT_FALSE(mutual->tls.enabled());
+  EXPECT_FALSE(mutual->worker_tls.enabled);
 }
 
 }  // namespace
