@@ -12,6 +12,33 @@ namespace {
 
 constexpr uint8_t kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
+bool Trusted(const std::vector<IpNetwork>& trusted, const IpAddress& address) {
+  for (const IpNetwork& network : trusted) {
+    if (network.Contains(address)) return true;
+  }
+  return false;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// One X-Forwarded-For entry: an address, maybe bracketed, maybe with a port.
+std::optional<IpAddress> ParseForwardedEntry(std::string_view entry) {
+  if (!entry.empty() && entry.front() == '[') {
+    const size_t close = entry.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    return ParseIpAddress(entry.substr(1, close - 1));
+  }
+  if (const size_t colon = entry.find(':');
+      colon != std::string_view::npos && entry.find(':', colon + 1) == std::string_view::npos) {
+    return ParseIpAddress(entry.substr(0, colon));  // "1.2.3.4:80"; IPv6 has several colons.
+  }
+  return ParseIpAddress(entry);
+}
+
 }  // namespace
 
 std::optional<IpAddress> ParseIpAddress(std::string_view text) {
@@ -47,6 +74,35 @@ bool IpNetwork::Contains(const IpAddress& address) const {
   if (rest == 0) return true;
   const uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
   return (address.bytes[whole] & mask) == (base.bytes[whole] & mask);
+}
+
+std::string ToString(const IpAddress& address) {
+  char text[INET6_ADDRSTRLEN] = "";
+  inet_ntop(address.v4 ? AF_INET : AF_INET6, address.bytes.data(), text, sizeof(text));
+  return text;
+}
+
+std::optional<std::string> ForwardedClient(std::string_view peer_ip,
+                                           std::string_view forwarded_for,
+                                           const std::vector<IpNetwork>& trusted) {
+  const std::optional<IpAddress> peer = ParseIpAddress(peer_ip);
+  if (!peer || !Trusted(trusted, *peer)) return std::nullopt;
+  // Right to left: each trusted hop vouches for the entry left of it.
+  std::optional<IpAddress> vouched;  // The last trusted entry seen.
+  while (!forwarded_for.empty()) {
+    const size_t comma = forwarded_for.rfind(',');
+    const std::string_view entry =
+        Trim(comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1));
+    forwarded_for = comma == std::string_view::npos ? std::string_view()
+                                                     : forwarded_for.substr(0, comma);
+    if (entry.empty()) continue;
+    const std::optional<IpAddress> ip = ParseForwardedEntry(entry);
+    if (!ip) break;
+    if (!Trusted(trusted, *ip)) return ToString(*ip);
+    vouched = ip;
+  }
+  if (vouched) return ToString(*vouched);
+  return std::nullopt;
 }
 
 absl::StatusOr<IpNetwork> ParseIpNetwork(std::string_view text_in) {

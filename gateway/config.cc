@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gateway/client_address.h"
+#include "gateway/origin.h"
 #include "gateway/secret.h"
 #include "gateway/tls.h"
 
@@ -231,6 +232,15 @@ void ApplySecurity(const config::v1::GatewayConfig& c, GatewaySettings& s,
       s.control_token = *std::move(token);
     }
   }
+  for (int i = 0; i < c.trusted_proxies_size(); ++i) {
+    absl::StatusOr<IpNetwork> network = ParseIpNetwork(c.trusted_proxies(i));
+    if (network.ok()) {
+      s.trusted_proxies.push_back(*network);
+    } else {
+      problem(absl::StrCat("trusted_proxies[", i, "]"), network.status().message());
+    }
+  }
+
   // TLS files are read and checked now: a bad file stops the start, naming its key.
   auto tls_problem = [&](const std::string& prefix, const absl::Status& status) {
     const absl::string_view message = status.message();
@@ -432,6 +442,14 @@ absl::StatusOr<GatewaySettings> ToSettings(const config::v1::GatewayConfig& c,
     fs.streams = Or(f.streams(), 4u);
     if (fs.streams > 256) problem(p + ".streams", "at most 256");
     fs.stream_max_age = std::chrono::milliseconds(Or(f.stream_max_age_ms(), 10000u));
+    for (int k = 0; k < f.allowed_origins_size(); ++k) {
+      absl::StatusOr<std::string> origin = NormalizeOrigin(f.allowed_origins(k));
+      if (origin.ok()) {
+        fs.allowed_origins.push_back(*std::move(origin));
+      } else {
+        problem(absl::StrCat(p, ".allowed_origins[", k, "]"), origin.status().message());
+      }
+    }
     s.functions.push_back(std::move(fs));
   }
 

@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "gateway/client_address.h"
 #include "fngate/config/v1/gateway_config.pb.h"
 
 namespace fngate::gateway {
@@ -43,6 +44,8 @@ struct FunctionSettings {
   FunctionTransport transport = FunctionTransport::kAuto;
   uint32_t streams = 4;
   std::chrono::milliseconds stream_max_age{10000};
+  // Empty: any origin; else the Origin header must be one of these (origin.h, canonical form).
+  std::vector<std::string> allowed_origins;
 };
 
 struct LimitSettings {
@@ -106,6 +109,8 @@ struct GatewaySettings {
   ServerTlsSettings tls;           // wss:// for clients.
   ServerTlsSettings control_tls;   // The control service.
   ClientTlsSettings worker_tls;    // Calls to workers.
+  // X-Forwarded-For is believed from these peers only (client_address.h).
+  std::vector<IpNetwork> trusted_proxies;
 };
 
 // Where each set key came from ("file.yaml:12" or "flag --x"), keyed by path

@@ -12,8 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/log.h"
+#include "gateway/client_address.h"
 #include "gateway/connection_id.h"
 #include "gateway/fanout.h"
+#include "gateway/origin.h"
 #include "gateway/url.h"
 
 namespace fngate::gateway {
@@ -111,6 +113,10 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
       ParseRequestTarget(std::string_view(request_.target().data(), request_.target().size()));
   function_ = state_.FindFunction(target.function);
   if (function_ < 0) return RespondHttp(404, "fngate: no such function\n");
+  if (!OriginAllowed(state_.function(function_).settings().allowed_origins,
+                     request_[http::field::origin])) {
+    return RespondHttp(403, "fngate: origin not allowed\n");
+  }
   // Counted before the draining check: a drain starting in between then waits for this one.
   state_.AddLive();
   if (state_.draining()) {
@@ -135,7 +141,7 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
   if (auto it = request_.find(http::field::user_agent); it != request_.end()) {
     user_agent_ = std::string(it->value());
   }
-  context_.set_client_address(EndpointText(socket.remote_endpoint(ignored)));
+  context_.set_client_address(ClientAddressOf(socket.remote_endpoint(ignored)));
   SetTimestamp(now, *context_.mutable_connected_at());
   context_.set_gateway(state_.control_advertise());
   last_activity_ = now;
@@ -156,6 +162,22 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
                     self->OnConnectReply(request_id, status, std::move(reply));
                   });
       });
+}
+
+// The peer, or behind trusted proxies the client they name in X-Forwarded-For.
+std::string Session::ClientAddressOf(const net::ip::tcp::endpoint& peer) const {
+  const std::vector<IpNetwork>& trusted = state_.settings().trusted_proxies;
+  if (!trusted.empty()) {
+    std::string forwarded_for;  // Every X-Forwarded-For header, in order, as one list.
+    for (auto [it, end] = request_.equal_range("x-forwarded-for"); it != end; ++it) {
+      absl::StrAppend(&forwarded_for, forwarded_for.empty() ? "" : ",",
+                      absl::string_view(it->value().data(), it->value().size()));
+    }
+    std::optional<std::string> client =
+        ForwardedClient(peer.address().to_string(), forwarded_for, trusted);
+    if (client) return *std::move(client);
+  }
+  return EndpointText(peer);
 }
 
 void Session::OnConnectReply(const std::string& request_id, const grpc::Status& status,

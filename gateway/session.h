@@ -80,6 +80,7 @@ class Session : public std::enable_shared_from_this<Session> {
                       v1::ConnectResponse reply);
   void OnAccept(boost::beast::error_code ec);
   void RespondHttp(int status, std::string body);
+  std::string ClientAddressOf(const boost::asio::ip::tcp::endpoint& peer) const;
 
   // Reading and events.
   void ReadNext();

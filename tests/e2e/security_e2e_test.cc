@@ -3,6 +3,10 @@
 //     UNAUTHENTICATED and does nothing (the client it would close still echoes); the right
 //     token works; the token may come from a file or an environment variable.
 //   - A control port beyond loopback without credentials: the gateway refuses to start.
+//   - Origin allow-list: a listed Origin connects, another (or none) gets HTTP 403 and the
+//     function never hears of it.
+//   - X-Forwarded-For: from a trusted proxy (here 127.0.0.1) it names the client address the
+//     events carry; from any other peer it is ignored.
 #include <memory>
 #include <string>
 
@@ -177,6 +181,109 @@ INSTANTIATE_TEST_SUITE_P(
         BadStart{{"--control_listen=127.0.0.1:0",
                   "--control_token.env=FNGATE_SECURITY_TEST_UNSET_VARIABLE"},
                  "'control_token.env'", "FNGATE_SECURITY_TEST_UNSET_VARIABLE is not set"}));
+
+class OriginTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<Started> worker = StartEchoWorker();
+    ASSERT_TRUE(IsOk(worker));
+    worker_ = *std::move(worker);
+    absl::StatusOr<Started> gateway = StartGateway(
+        {FunctionFlag("echo", {&worker_}),
+         "--functions[0].allowed_origins=https://app.example.com",
+         "--functions[0].allowed_origins=http://localhost:3000/"});
+    ASSERT_TRUE(IsOk(gateway));
+    gateway_ = *std::move(gateway);
+  }
+
+  absl::Status ConnectFrom(WsTestClient& client, const std::string& origin) {
+    test_support::WsConnectOptions options;
+    if (!origin.empty()) options.headers.push_back({"Origin", origin});
+    return client.Connect("127.0.0.1", gateway_.ready.Port("ws"), "/echo", kIoTimeout, options);
+  }
+
+  Started worker_;
+  Started gateway_;
+};
+
+TEST_F(OriginTest, OnlyListedOriginsConnect) {
+  for (const std::string origin :
+       {"https://evil.example", "https://app.example.com.evil.example", "http://app.example.com",
+        "https://app.example.com:8443", "null", ""}) {
+    WsTestClient refused;
+    absl::Status status = ConnectFrom(refused, origin);
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << origin << ": " << status;
+    EXPECT_EQ(refused.HandshakeStatus(), 403) << "origin '" << origin << "'";
+  }
+  // Scheme and host compare without case.
+  for (const std::string origin : {"https://app.example.com", "HTTPS://App.Example.COM",
+                                   "http://localhost:3000"}) {
+    WsTestClient allowed;
+    ASSERT_TRUE(IsOk(ConnectFrom(allowed, origin))) << origin;
+    EXPECT_TRUE(StillEchoes(allowed, "hello from " + origin));
+  }
+  // The refused ones were turned away before the connect event: only the three allowed ones
+  // reached the function (their events were logged before their handshakes completed).
+  EXPECT_EQ(Events(worker_, "connect").size(), 3u);
+}
+
+class ForwardedForTest : public ::testing::Test {
+ protected:
+  void StartWithTrustedProxies(const std::string& proxies) {
+    absl::StatusOr<Started> worker = StartEchoWorker();
+    ASSERT_TRUE(IsOk(worker));
+    worker_ = *std::move(worker);
+    absl::StatusOr<Started> gateway = StartGateway(
+        {FunctionFlag("echo", {&worker_}), absl::StrCat("--trusted_proxies=", proxies)});
+    ASSERT_TRUE(IsOk(gateway));
+    gateway_ = *std::move(gateway);
+  }
+
+  // The client address the connection's events carry (the online table holds the connect
+  // event's context), for a client sending `forwarded_for` headers.
+  std::string ClientAddressFor(const std::vector<std::string>& forwarded_for) {
+    WsTestClient client;
+    test_support::WsConnectOptions options;
+    for (const std::string& value : forwarded_for) {
+      options.headers.push_back({"X-Forwarded-For", value});
+    }
+    const int before = test_support::CountWorkerEvents(worker_->Output(), "connect");
+    absl::Status connected =
+        client.Connect("127.0.0.1", gateway_.ready.Port("ws"), "/echo", kIoTimeout, options);
+    if (!connected.ok()) return connected.ToString();
+    if (absl::Status s = WaitForEvents(worker_, "connect", "", before + 1); !s.ok()) {
+      return s.ToString();
+    }
+    const std::string id = Events(worker_, "connect")[before].conn;
+    v1::GetConnectionRequest request;
+    request.set_connection_id(id);
+    v1::ConnectionInfo info;
+    grpc::ClientContext context;
+    SetDeadline(context);
+    grpc::Status status = NewControlStub(gateway_)->GetConnection(&context, request, &info);
+    if (!status.ok()) return Describe(status);
+    return info.connection().client_address();
+  }
+
+  Started worker_;
+  Started gateway_;
+};
+
+TEST_F(ForwardedForTest, TrustedProxyNamesTheClient) {
+  ASSERT_NO_FATAL_FAILURE(StartWithTrustedProxies("127.0.0.0/8"));
+  // The right-most address no trusted proxy stands for; what is left of it may be forged.
+  EXPECT_EQ(ClientAddressFor({"6.6.6.6, 203.0.113.9"}), "203.0.113.9");
+  EXPECT_EQ(ClientAddressFor({"203.0.113.9, 127.0.0.2"}), "203.0.113.9");
+  // Two headers are one list, in order; ports and brackets are dropped.
+  EXPECT_EQ(ClientAddressFor({"6.6.6.6", "[2001:db8::7]:443"}), "2001:db8::7");
+  // No header: the peer.
+  EXPECT_THAT(ClientAddressFor({}), ::testing::StartsWith("127.0.0.1:"));
+}
+
+TEST_F(ForwardedForTest, IgnoredFromAnUntrustedPeer) {
+  ASSERT_NO_FATAL_FAILURE(StartWithTrustedProxies("10.0.0.0/8"));
+  EXPECT_THAT(ClientAddressFor({"203.0.113.9"}), ::testing::StartsWith("127.0.0.1:"));
+}
 
 }  // namespace
 }  // namespace fngate::e2e

@@ -114,5 +114,28 @@ TEST_F(SecurityConfigTest, MutualTlsIsEnoughBeyondLoopback) {
   EXPECT_FALSE(mutual->worker_tls.enabled);
 }
 
+TEST_F(SecurityConfigTest, OriginsAndTrustedProxies) {
+  absl::StatusOr<GatewaySettings> s = FromText(R"(
+trusted_proxies: [10.0.0.0/8, "::1"]
+)");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->trusted_proxies.size(), 2u);
+  config::v1::GatewayConfig config;
+  ConfigOrigins origins;
+  ASSERT_TRUE(MergeConfigText(R"(
+functions:
+  - name: echo
+    target: 127.0.0.1:7001
+    allowed_origins: ["HTTPS://App.Example.com/", "https://a.example/path"]
+trusted_proxies: [10.0.0.1/8]
+)", "gw.yaml", config, origins).ok());
+  absl::StatusOr<GatewaySettings> bad = ToSettings(config, origins);
+  ASSERT_FALSE(bad.ok());
+  const std::string message(bad.status().message());
+  EXPECT_THAT(message, HasSubstr("gw.yaml:5: key 'functions[0].allowed_origins[1]'"));
+  EXPECT_THAT(message, HasSubstr("gw.yaml:6: key 'trusted_proxies[0]'"));
+  EXPECT_THAT(message, ::testing::Not(HasSubstr("allowed_origins[0]")));
+}
+
 }  // namespace
 }  // namespace fngate::gateway
