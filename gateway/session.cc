@@ -216,8 +216,11 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
       if (absl::StripAsciiWhitespace(p) == reply.subprotocol()) subprotocol = reply.subprotocol();
     }
     if (subprotocol.empty()) {
-      FNGATE_LOG(Warning) << "[conn=" << id_ << "] function picked subprotocol '"
-                          << reply.subprotocol() << "' the client did not offer; ignored";
+      // Not the value: browsers that cannot set headers smuggle bearer tokens through
+      // Sec-WebSocket-Protocol, and a function may echo one back.
+      FNGATE_LOG(Warning) << "[conn=" << id_ << "] function picked a subprotocol ("
+                          << reply.subprotocol().size()
+                          << " bytes) the client did not offer; ignored";
     }
   }
   context_.set_subprotocol(subprotocol);
