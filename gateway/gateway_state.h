@@ -19,6 +19,7 @@
 #include "gateway/connection_registry.h"
 #include "gateway/function_client.h"
 #include "gateway/metrics.h"
+#include "gateway/tls.h"
 
 namespace fngate::gateway {
 
@@ -39,6 +40,11 @@ class GatewayState {
   // "host:port" of the control service, put in every event. Set once, before any session.
   void set_control_advertise(std::string address) { control_advertise_ = std::move(address); }
   const std::string& control_advertise() const { return control_advertise_; }
+
+  // wss://: the TLS context of new client connections (null: plain ws://). Set once, before
+  // any session; the context inside may be reloaded (SIGHUP).
+  void set_tls(std::unique_ptr<ServerTlsContext> tls) { tls_ = std::move(tls); }
+  ServerTlsContext* tls() const { return tls_.get(); }
 
   bool draining() const { return draining_.load(); }
 
@@ -65,6 +71,7 @@ class GatewayState {
   std::vector<std::unique_ptr<FunctionClient>> functions_;
   ConnectionRegistry registry_;
   std::string control_advertise_;
+  std::unique_ptr<ServerTlsContext> tls_;
   std::atomic<int64_t> sockets_{0};
   std::atomic<int64_t> live_{0};
   std::atomic<bool> draining_{false};

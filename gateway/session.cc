@@ -64,7 +64,9 @@ int CloseCodeForFailure(const grpc::Status& status) {
 }  // namespace
 
 Session::Session(net::ip::tcp::socket&& socket, GatewayState& state)
-    : ws_(std::move(socket)), state_(state), id_(NewConnectionId()) {}
+    : ws_(std::move(socket), state.tls() != nullptr ? state.tls()->Current() : nullptr),
+      state_(state),
+      id_(NewConnectionId()) {}
 
 // The listener took a socket slot for this session (GatewayState::TryAddSocket).
 Session::~Session() { state_.RemoveSocket(); }
@@ -82,7 +84,19 @@ Event Session::NewEvent() {
 }
 
 void Session::Start() {
-  net::dispatch(ws_.get_executor(), [self = shared_from_this()] { self->ReadRequest(); });
+  net::dispatch(ws_.get_executor(), [self = shared_from_this()] {
+    if (!self->ws_.next_layer().is_tls()) return self->ReadRequest();
+    // wss://: the TLS handshake counts against the handshake timeout too.
+    beast::get_lowest_layer(self->ws_).expires_after(
+        self->state_.settings().limits.handshake_timeout);
+    self->ws_.next_layer().async_handshake([self](beast::error_code ec) {
+      if (ec) {
+        FNGATE_LOG(Debug) << "[conn=" << self->id_ << "] no TLS handshake: " << ec.message();
+        return;
+      }
+      self->ReadRequest();
+    });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

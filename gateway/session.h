@@ -35,6 +35,7 @@
 #include "absl/functional/any_invocable.h"
 #include "fngate/v1/control.pb.h"
 #include "fngate/v1/function.pb.h"
+#include "gateway/client_stream.h"
 #include "gateway/gateway_state.h"
 #include "gateway/outbound.h"
 #include "gateway/small_queue.h"
@@ -47,7 +48,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(boost::asio::ip::tcp::socket&& socket, GatewayState& state);
   ~Session();
 
-  // Starts reading the upgrade request. Call once, right after construction.
+  // Starts the TLS handshake (wss://) or reading the upgrade request. Call once, right after
+  // construction.
   void Start();
 
   // Queues `message` after what is already queued. Any thread; `done` runs on the strand.
@@ -107,7 +109,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string NextRequestId();
   FunctionMetrics& metrics();
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<ClientStream> ws_;  // ws:// or wss://: see client_stream.h.
   GatewayState& state_;
   const std::string id_;
   int function_ = -1;  // Index in state_, once routed.

@@ -39,7 +39,7 @@ absl::Status ReadFile(const char* field, const std::string& path, std::string& o
   return absl::OkStatus();
 }
 
-// Why the last OpenSSL call failed, or `fallback`.
+// Why the last OpenSSL call failed, or "not valid PEM" when OpenSSL gave no reason.
 std::string OpenSslReason(const boost::system::error_code& ec) {
   std::string reason = ec ? ec.message() : "";
   if (const unsigned long code = ERR_peek_last_error(); code != 0 && reason.empty()) {
@@ -61,7 +61,8 @@ absl::Status UseKeyPair(ssl::context& ctx, const std::string& cert_file,
                         const std::string& key_pem) {
   boost::system::error_code ec;
   if (ctx.use_certificate_chain(boost::asio::buffer(cert_pem), ec)) {
-    return Bad("cert_file", cert_file, OpenSslReason(ec));
+    return Bad("cert_file", cert_file,
+               absl::StrCat("no PEM certificate chain (", OpenSslReason(ec), ")"));
   }
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(
       BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())), &BIO_free);
@@ -83,7 +84,7 @@ absl::Status UseCa(ssl::context& ctx, const char* field, const std::string& file
                    const std::string& pem) {
   boost::system::error_code ec;
   if (ctx.add_certificate_authority(boost::asio::buffer(pem), ec)) {
-    return Bad(field, file, OpenSslReason(ec));
+    return Bad(field, file, absl::StrCat("no PEM CA certificate (", OpenSslReason(ec), ")"));
   }
   return absl::OkStatus();
 }

@@ -7,6 +7,11 @@
 //   - Gateway -> worker over TLS and mutual TLS: echo works. A worker whose certificate another
 //     CA signed cannot be called: the connect event fails as "no worker" (HTTP 503) and the
 //     worker never sees it.
+//   - wss:// for clients: echo end to end over TLS; after the certificate files are replaced
+//     and SIGHUP, a new connection sees the new certificate while an old one keeps working; a
+//     bad new file keeps the old certificate and the log says why. Mutual TLS for clients.
+#include <signal.h>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -45,14 +50,15 @@ class TlsE2eTest : public ::testing::Test {
     dir_ = std::make_unique<TempDir>(*std::move(dir));
     absl::StatusOr<TestCa> ca = TestCa::Create("fngate test CA");
     ASSERT_TRUE(IsOk(ca));
+    ca_ = std::make_unique<TestCa>(*std::move(ca));
     absl::StatusOr<TestCa> other = TestCa::Create("another CA");
     ASSERT_TRUE(IsOk(other));
-    pem_["ca"] = ca->cert_pem();
+    pem_["ca"] = ca_->cert_pem();
     pem_["other-ca"] = other->cert_pem();
-    ASSERT_TRUE(IsOk(dir_->WriteFile("ca.pem", ca->cert_pem())));
+    ASSERT_TRUE(IsOk(dir_->WriteFile("ca.pem", ca_->cert_pem())));
     ASSERT_TRUE(IsOk(dir_->WriteFile("other-ca.pem", other->cert_pem())));
-    ASSERT_NO_FATAL_FAILURE(Issue(*ca, "server", CertUse::kServer));
-    ASSERT_NO_FATAL_FAILURE(Issue(*ca, "client", CertUse::kClient));
+    ASSERT_NO_FATAL_FAILURE(Issue(*ca_, "server", CertUse::kServer));
+    ASSERT_NO_FATAL_FAILURE(Issue(*ca_, "client", CertUse::kClient));
     ASSERT_NO_FATAL_FAILURE(Issue(*other, "other-server", CertUse::kServer));
     ASSERT_NO_FATAL_FAILURE(Issue(*other, "other-client", CertUse::kClient));
     ASSERT_TRUE(IsOk(dir_->WriteFile("token", kToken)));
@@ -101,6 +107,7 @@ class TlsE2eTest : public ::testing::Test {
   }
 
   std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<TestCa> ca_;
   std::map<std::string, std::string> pem_;  // Certificates by stem, and the CAs.
   std::map<std::string, std::string> key_;
 };
@@ -307,6 +314,128 @@ TEST_F(TlsE2eTest, BadTlsFilesStopTheStartNamingTheKey) {
     EXPECT_EQ(*code, 2) << c.says;
     EXPECT_THAT((*gateway)->Stderr(), HasSubstr(c.says));
   }
+}
+
+// Occurrences of `needle` in `text`.
+int Count(absl::string_view text, absl::string_view needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != absl::string_view::npos;
+       at = text.find(needle, at + needle.size())) {
+    ++n;
+  }
+  return n;
+}
+
+class WssE2eTest : public TlsE2eTest {
+ protected:
+  // The gateway's wss:// certificate files, with a certificate whose CN is `name`.
+  void WriteWssCertificate(const std::string& name) {
+    absl::StatusOr<CertPem> cert = ca_->Issue(name, CertUse::kServer);
+    ASSERT_TRUE(IsOk(cert));
+    ASSERT_TRUE(IsOk(dir_->WriteFile("wss.key", cert->key)));
+    ASSERT_TRUE(IsOk(dir_->WriteFile("wss.pem", cert->cert)));
+  }
+
+  void StartWssGateway(const std::vector<std::string>& more_flags = {}) {
+    absl::StatusOr<Started> worker = StartEchoWorker();
+    ASSERT_TRUE(IsOk(worker));
+    worker_ = *std::move(worker);
+    std::vector<std::string> flags = {FunctionFlag("echo", {&worker_}),
+                                      absl::StrCat("--tls.cert_file=", File("wss.pem")),
+                                      absl::StrCat("--tls.key_file=", File("wss.key"))};
+    flags.insert(flags.end(), more_flags.begin(), more_flags.end());
+    absl::StatusOr<Started> gateway = StartGateway(flags);
+    ASSERT_TRUE(IsOk(gateway));
+    gateway_ = *std::move(gateway);
+  }
+
+  absl::Status ConnectWss(WsTestClient& client, const std::string& cert_stem = "") {
+    test_support::WsConnectOptions options;
+    options.tls_ca_file = File("ca.pem");
+    if (!cert_stem.empty()) {
+      options.tls_cert_file = File(cert_stem + ".pem");
+      options.tls_key_file = File(cert_stem + ".key");
+    }
+    return client.Connect("127.0.0.1", gateway_.ready.Port("ws"), "/echo", kIoTimeout, options);
+  }
+
+  static ::testing::AssertionResult Echoes(WsTestClient& client, const std::string& text) {
+    if (absl::Status s = client.SendText(text, kIoTimeout); !s.ok()) {
+      return ::testing::AssertionFailure() << "send: " << s;
+    }
+    absl::StatusOr<WsMessage> reply = client.Read(kIoTimeout);
+    if (!reply.ok()) return ::testing::AssertionFailure() << "read: " << reply.status();
+    if (reply->data != text) return ::testing::AssertionFailure() << "got '" << reply->data << "'";
+    return ::testing::AssertionSuccess();
+  }
+
+  // Sends SIGHUP and waits for the gateway's `count`-th log line containing `line`.
+  absl::Status Reload(absl::string_view line) {
+    const int want = Count(gateway_->Output(), line) + 1;
+    if (absl::Status s = gateway_->Signal(SIGHUP); !s.ok()) return s;
+    const std::string copy(line);
+    return gateway_->WaitForOutput(
+        [&](absl::string_view output) { return Count(output, copy) >= want; }, kIoTimeout);
+  }
+
+  Started worker_;
+  Started gateway_;
+};
+
+TEST_F(WssE2eTest, EchoOverTlsAndCertificateReloadOnSighup) {
+  ASSERT_NO_FATAL_FAILURE(WriteWssCertificate("wss-1"));
+  ASSERT_NO_FATAL_FAILURE(StartWssGateway());
+
+  WsTestClient old_client;
+  ASSERT_TRUE(IsOk(ConnectWss(old_client)));
+  EXPECT_EQ(test_support::CommonNameOf(old_client.PeerCertificatePem()), "wss-1");
+  EXPECT_TRUE(Echoes(old_client, "over wss"));
+  ASSERT_TRUE(IsOk(old_client.SendBinary(std::string("\x00\xff", 2), kIoTimeout)));
+  absl::StatusOr<WsMessage> binary = old_client.Read(kIoTimeout);
+  ASSERT_TRUE(IsOk(binary));
+  EXPECT_TRUE(binary->is_binary);
+
+  // A plaintext client gets no WebSocket from a wss:// port.
+  WsTestClient plain;
+  EXPECT_FALSE(plain.Connect("127.0.0.1", gateway_.ready.Port("ws"), "/echo", kIoTimeout).ok());
+
+  ASSERT_NO_FATAL_FAILURE(WriteWssCertificate("wss-2"));
+  ASSERT_TRUE(IsOk(Reload("tls reloaded")));
+  WsTestClient new_client;
+  ASSERT_TRUE(IsOk(ConnectWss(new_client)));
+  EXPECT_EQ(test_support::CommonNameOf(new_client.PeerCertificatePem()), "wss-2");
+  EXPECT_TRUE(Echoes(new_client, "new certificate"));
+  EXPECT_TRUE(Echoes(old_client, "old connection, old certificate"));
+
+  // A broken certificate file: the gateway keeps serving the last good one, and says why.
+  ASSERT_TRUE(IsOk(dir_->WriteFile("wss.pem", "-----BEGIN CERTIFICATE-----\ngarbage\n")));
+  ASSERT_TRUE(IsOk(Reload("tls not reloaded")));
+  EXPECT_THAT(gateway_->Output(), HasSubstr("tls.cert_file: '" + File("wss.pem") + "'"));
+  WsTestClient after_bad;
+  ASSERT_TRUE(IsOk(ConnectWss(after_bad)));
+  EXPECT_EQ(test_support::CommonNameOf(after_bad.PeerCertificatePem()), "wss-2");
+  EXPECT_TRUE(Echoes(after_bad, "still wss-2"));
+  EXPECT_TRUE(Echoes(old_client, "still open"));
+
+  // A clean close handshake over TLS, and the disconnect event.
+  ASSERT_TRUE(IsOk(old_client.Close(1000, kIoTimeout)));
+  ASSERT_TRUE(IsOk(WaitForEvents(worker_, "disconnect", "", 1)));
+  EXPECT_THAT(Events(worker_, "disconnect")[0].line, HasSubstr("by=CLIENT"));
+  ASSERT_TRUE(IsOk(Stop(gateway_)));
+}
+
+TEST_F(WssE2eTest, MutualTlsForClients) {
+  ASSERT_NO_FATAL_FAILURE(WriteWssCertificate("wss-mtls"));
+  ASSERT_NO_FATAL_FAILURE(
+      StartWssGateway({absl::StrCat("--tls.client_ca_file=", File("ca.pem"))}));
+  WsTestClient with_cert;
+  ASSERT_TRUE(IsOk(ConnectWss(with_cert, "client")));
+  EXPECT_TRUE(Echoes(with_cert, "with a client certificate"));
+  WsTestClient without_cert;
+  EXPECT_FALSE(ConnectWss(without_cert).ok());
+  WsTestClient other_cert;
+  EXPECT_FALSE(ConnectWss(other_cert, "other-client").ok());
+  EXPECT_EQ(Events(worker_, "connect").size(), 1u);
 }
 
 }  // namespace
