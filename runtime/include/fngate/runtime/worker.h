@@ -84,7 +84,8 @@ struct WorkerOptions {
   GatewayCredentials gateway_credentials;
 };
 
-// Parses the flags listed at the top of this file (argv[0] is the program name). Returns
+// Parses the flags listed at the top of this file (argv[0] is the program name), starting from
+// the environment variable FNGATE_TOKEN for the gateway token (a flag overrides it). Returns
 // INVALID_ARGUMENT naming the flag for an unknown flag, a missing or malformed value, or a
 // positional argument. `--help` is not handled here (InitWorker does): it is an unknown flag.
 absl::StatusOr<WorkerOptions> ParseWorkerFlags(int argc, const char* const* argv);
