@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "fngate/v1/control.grpc.pb.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "tests/support/raw_ws_client.h"
 #include "tests/support/subprocess.h"
@@ -62,11 +63,20 @@ const char* ChatFunctionBinary();
 absl::StatusOr<Started> StartAndWaitReady(std::vector<std::string> argv,
                                           const std::vector<std::string>& required_ports);
 
-// A worker binary with --listen=127.0.0.1:0 --log_events --name=<name>; its READY line has
-// `grpc`.
-absl::StatusOr<Started> StartWorker(const std::string& binary, const std::string& name);
-absl::StatusOr<Started> StartEchoWorker(const std::string& name = "echo");
-absl::StatusOr<Started> StartChatWorker(const std::string& name = "chat");
+// Environment entries ("NAME=VALUE") a child gets on top of the test's own: it is started
+// through /usr/bin/env, so the test process never calls setenv() while gRPC threads run.
+using ChildEnv = std::vector<std::string>;
+
+// A worker binary with --listen=127.0.0.1:0 --log_events --name=<name>, then `flags`; its READY
+// line has `grpc`.
+absl::StatusOr<Started> StartWorker(const std::string& binary, const std::string& name,
+                                    const std::vector<std::string>& flags = {},
+                                    const ChildEnv& env = {});
+absl::StatusOr<Started> StartEchoWorker(const std::string& name = "echo",
+                                        const std::vector<std::string>& flags = {});
+absl::StatusOr<Started> StartChatWorker(const std::string& name = "chat",
+                                        const std::vector<std::string>& flags = {},
+                                        const ChildEnv& env = {});
 
 // "--function=<name>=<target>" for the given started workers: one worker gives
 // "127.0.0.1:<port>", several give "ipv4:127.0.0.1:<p1>,127.0.0.1:<p2>" (round robin).
@@ -74,7 +84,8 @@ std::string FunctionFlag(const std::string& name, const std::vector<const Starte
 
 // fngate with all three listeners on 127.0.0.1 port 0, --io_threads=2, --drain_grace_ms=5000,
 // then `flags` (e.g. FunctionFlag(...)). Its READY line has `ws`, `control` and `admin`.
-absl::StatusOr<Started> StartGateway(const std::vector<std::string>& flags);
+absl::StatusOr<Started> StartGateway(const std::vector<std::string>& flags,
+                                     const ChildEnv& env = {});
 
 // fngate with exactly `args` (no defaults added), for start-up failure tests.
 absl::StatusOr<std::unique_ptr<test_support::Subprocess>> RunGatewayRaw(
@@ -85,6 +96,9 @@ absl::Status Stop(Started& process, absl::Duration timeout = kExitTimeout);
 
 // A stub for the gateway's control service (insecure channel to 127.0.0.1:<control>).
 std::unique_ptr<fngate::v1::GatewayControl::Stub> NewControlStub(const Started& gateway);
+// The same over `credentials` (e.g. grpc::SslCredentials for a TLS control port).
+std::unique_ptr<fngate::v1::GatewayControl::Stub> NewControlStub(
+    const Started& gateway, const std::shared_ptr<grpc::ChannelCredentials>& credentials);
 // Sets a deadline of now + `timeout` on a control call.
 void SetDeadline(grpc::ClientContext& context, absl::Duration timeout = kIoTimeout);
 
