@@ -19,6 +19,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "gateway/client_address.h"
+#include "gateway/origin.h"
+#include "gateway/secret.h"
+#include "gateway/tls.h"
 
 namespace fngate::gateway {
 namespace {
@@ -208,41 +212,6 @@ std::string NormaliseTarget(const std::string& target) {
   return target;
 }
 
-// Reads a secret from its file or environment variable. Errors name `what` (the key id) and
-// where the secret was looked for, never anything read.
-absl::StatusOr<std::string> ReadSecret(const config::v1::Secret& secret, const std::string& what) {
-  if (secret.file().empty() == secret.env().empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": set exactly one of secret.file and secret.env"));
-  }
-  std::string value;
-  if (!secret.file().empty()) {
-    std::ifstream in(secret.file(), std::ios::binary);
-    if (!in) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": cannot read the secret file ", Quote(secret.file()), ": ",
-                       std::strerror(errno)));
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    value = text.str();
-    // `echo key > file` and most editors end the file with a newline that is not the key's.
-    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
-    if (value.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": the secret file ", Quote(secret.file()), " is empty"));
-    }
-  } else {
-    const char* env = std::getenv(secret.env().c_str());
-    if (env == nullptr || *env == '\0') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": the environment variable ", Quote(secret.env()), " is not set or empty"));
-    }
-    value = env;
-  }
-  return value;
-}
-
 // A public URL clients can use: ws:// or wss://, a host, an optional path prefix, nothing else.
 absl::Status CheckPublicUrl(const std::string& url) {
   const size_t scheme_end = url.find("://");
@@ -316,6 +285,71 @@ LimitSettings ReadLimits(
   s.max_connections = Or(l.max_connections(), fallback.max_connections);
   s.max_connections_per_ip = Or(l.max_connections_per_ip(), fallback.max_connections_per_ip);
   return s;
+}
+
+using Problem = std::function<void(const std::string& path, absl::string_view message)>;
+
+// Shortest control token accepted: a guessable token is no credential.
+constexpr size_t kMinTokenBytes = 16;
+
+// The security keys: credentials and TLS. Secrets are read here, once.
+void ApplySecurity(const config::v1::GatewayConfig& c, GatewaySettings& s,
+                   const Problem& problem) {
+  if (c.has_control_token()) {
+    const std::string path =
+        c.control_token().file().empty() ? "control_token.env" : "control_token.file";
+    absl::StatusOr<std::string> token = ReadSecret(c.control_token());
+    if (!token.ok()) {
+      problem(path, token.status().message());
+    } else if (token->size() < kMinTokenBytes) {
+      problem(path, absl::StrCat("a token is at least ", kMinTokenBytes, " bytes, got ",
+                                 token->size()));
+    } else {
+      s.control_token = *std::move(token);
+    }
+  }
+  for (int i = 0; i < c.trusted_proxies_size(); ++i) {
+    absl::StatusOr<IpNetwork> network = ParseIpNetwork(c.trusted_proxies(i));
+    if (network.ok()) {
+      s.trusted_proxies.push_back(*network);
+    } else {
+      problem(absl::StrCat("trusted_proxies[", i, "]"), network.status().message());
+    }
+  }
+
+  // TLS files are read and checked now: a bad file stops the start, naming its key.
+  auto tls_problem = [&](const std::string& prefix, const absl::Status& status) {
+    const absl::string_view message = status.message();
+    const size_t colon = message.find(": ");
+    problem(absl::StrCat(prefix, ".", message.substr(0, colon)), message.substr(colon + 2));
+  };
+  auto server_tls = [&](const std::string& prefix, const config::v1::ServerTls& in,
+                        ServerTlsSettings& out) {
+    out.cert_file = in.cert_file();
+    out.key_file = in.key_file();
+    out.client_ca_file = in.client_ca_file();
+    if (absl::Status st = LoadTlsFiles(out); !st.ok()) tls_problem(prefix, st);
+  };
+  server_tls("tls", c.tls(), s.tls);
+  server_tls("control_tls", c.control_tls(), s.control_tls);
+  s.worker_tls.ca_file = c.worker_tls().ca_file();
+  s.worker_tls.cert_file = c.worker_tls().cert_file();
+  s.worker_tls.key_file = c.worker_tls().key_file();
+  s.worker_tls.server_name = c.worker_tls().server_name();
+  if (absl::Status st = LoadTlsFiles(s.worker_tls); !st.ok()) tls_problem("worker_tls", st);
+
+  // The control service pushes to and closes any connection: beyond loopback it needs
+  // credentials (SPEC section 3). A name other than localhost may resolve anywhere.
+  const std::optional<IpAddress> control_ip = ParseIpAddress(s.control_listen.host);
+  const bool loopback = s.control_listen.host == "localhost" ||
+                        (control_ip.has_value() && IsLoopback(*control_ip));
+  if (!s.control_listen.host.empty() && !loopback && !c.has_control_token() && c.control_tls().client_ca_file().empty()) {
+    problem("control_listen",
+            absl::StrCat(s.control_listen.host,
+                         " is not a loopback address, and the control service would accept "
+                         "anyone: set control_token (file or env) or control_tls with "
+                         "client_ca_file (mutual TLS)"));
+  }
 }
 
 }  // namespace
@@ -489,6 +523,14 @@ absl::StatusOr<GatewaySettings> ToSettings(const config::v1::GatewayConfig& c,
       problem(p + ".require_signed_url",
               "needs at least one key in signing.keys (no URL could ever be valid)");
     }
+    for (int k = 0; k < f.allowed_origins_size(); ++k) {
+      absl::StatusOr<std::string> origin = NormalizeOrigin(f.allowed_origins(k));
+      if (origin.ok()) {
+        fs.allowed_origins.push_back(*std::move(origin));
+      } else {
+        problem(absl::StrCat(p, ".allowed_origins[", k, "]"), origin.status().message());
+      }
+    }
     s.functions.push_back(std::move(fs));
   }
 
@@ -545,9 +587,14 @@ absl::StatusOr<GatewaySettings> ToSettings(const config::v1::GatewayConfig& c,
       problem(p + ".id", absl::StrCat("key id ", Quote(k.id()), " is configured twice"));
       continue;
     }
-    absl::StatusOr<std::string> secret = ReadSecret(k.secret(), absl::StrCat("key ", Quote(k.id())));
+    if (k.secret().file().empty() == k.secret().env().empty()) {
+      problem(p + ".secret", absl::StrCat("key ", Quote(k.id()),
+                                          ": set exactly one of secret.file and secret.env"));
+      continue;
+    }
+    absl::StatusOr<std::string> secret = ReadSecret(k.secret());
     if (!secret.ok()) {
-      problem(p + ".secret", secret.status().message());
+      problem(p + ".secret", absl::StrCat("key ", Quote(k.id()), ": ", secret.status().message()));
       continue;
     }
     if (secret->size() < kMinSecretBytes) {
@@ -567,6 +614,7 @@ absl::StatusOr<GatewaySettings> ToSettings(const config::v1::GatewayConfig& c,
   }
   s.signing.default_scheme = c.tls().cert_file().empty() ? "ws" : "wss";
   s.signing.max_ttl_seconds = Or(sg.max_ttl_seconds(), 86400u);
+  ApplySecurity(c, s, problem);
 
   if (!problems.empty()) {
     return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));

@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "gateway/client_address.h"
 #include "fngate/config/v1/gateway_config.pb.h"
 #include "gateway/signed_url.h"
 
@@ -70,6 +71,8 @@ struct FunctionSettings {
   // max_connections and max_connections_per_ip count this function's connections only.
   LimitSettings limits;
   bool permessage_deflate = false;
+  // Empty: any origin; else the Origin header must be one of these (origin.h, canonical form).
+  std::vector<std::string> allowed_origins;
 };
 
 struct DeadlineSettings {
@@ -90,6 +93,32 @@ struct SigningSettings {
 };
 
 // Immutable after LoadSettings(); shared read-only by every thread.
+// TLS for a server side (wss:// listener, control service). Paths from the config; the PEM
+// contents are read and checked by LoadSettings (tls.h), so that building the credentials
+// later cannot fail. Empty cert_file: plaintext.
+struct ServerTlsSettings {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;  // Set: clients must present a certificate it signed.
+  std::string cert_pem;
+  std::string key_pem;  // A secret: never log it.
+  std::string client_ca_pem;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+// TLS for the gateway's calls to workers. Any field set turns it on; empty ca_file then means
+// the system's root CAs.
+struct ClientTlsSettings {
+  std::string ca_file;
+  std::string cert_file;  // With key_file: our certificate, for mutual TLS.
+  std::string key_file;
+  std::string server_name;  // Expected in the workers' certificates; "" = the target's host.
+  std::string ca_pem;
+  std::string cert_pem;
+  std::string key_pem;  // A secret: never log it.
+  bool enabled = false;
+};
+
 struct GatewaySettings {
   HostPort listen;
   HostPort control_listen;
@@ -103,6 +132,14 @@ struct GatewaySettings {
   std::vector<std::string> forward_headers;  // Lower case.
   std::string log_level = "info";
   SigningSettings signing;
+
+  // Security. Holds secrets: never log this struct.
+  std::string control_token;  // Empty: control calls need no token.
+  ServerTlsSettings tls;           // wss:// for clients.
+  ServerTlsSettings control_tls;   // The control service.
+  ClientTlsSettings worker_tls;    // Calls to workers.
+  // X-Forwarded-For is believed from these peers only (client_address.h).
+  std::vector<IpNetwork> trusted_proxies;
 };
 
 // Where each set key came from ("file.yaml:12" or "flag --x"), keyed by path

@@ -1,6 +1,7 @@
 #include "gateway/control_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "gateway/control_auth.h"
 #include "gateway/envelope.h"
 #include "gateway/fanout.h"
 #include "gateway/identity.h"
@@ -117,6 +118,7 @@ grpc::Status ControlService::ValidateTarget(const v1::Target& target) const {
 grpc::ServerUnaryReactor* ControlService::Send(grpc::CallbackServerContext* context,
                                                const v1::SendRequest* request,
                                                v1::SendResponse* response) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
   if (request->payload().data_case() == v1::Payload::DATA_NOT_SET) {
@@ -142,6 +144,7 @@ grpc::ServerUnaryReactor* ControlService::Send(grpc::CallbackServerContext* cont
 grpc::ServerUnaryReactor* ControlService::Close(grpc::CallbackServerContext* context,
                                                 const v1::CloseRequest* request,
                                                 v1::CloseResponse* response) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
   if (grpc::Status s = ValidateClose(request->code(), request->reason()); !s.ok()) {
@@ -163,6 +166,7 @@ grpc::ServerUnaryReactor* ControlService::Close(grpc::CallbackServerContext* con
 grpc::ServerUnaryReactor* ControlService::Emit(grpc::CallbackServerContext* context,
                                                const v1::EmitRequest* request,
                                                v1::EmitResponse* response) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
   if (!IsValidEventName(request->name())) {
@@ -197,6 +201,7 @@ grpc::ServerUnaryReactor* ControlService::ChangeGroups(grpc::CallbackServerConte
                                                        const v1::GroupsRequest* request,
                                                        v1::GroupsResponse* response,
                                                        bool join) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
   if (request->groups().empty()) return Finish(context, Invalid("groups", "at least one group"));
@@ -231,6 +236,7 @@ grpc::ServerUnaryReactor* ControlService::LeaveGroups(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* ControlService::BindUser(grpc::CallbackServerContext* context,
                                                    const v1::BindRequest* request,
                                                    v1::BindResponse* response) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
   if (grpc::Status s = ValidateIdentity(request->identity()); !s.ok()) return Finish(context, s);
@@ -245,6 +251,7 @@ grpc::ServerUnaryReactor* ControlService::BindUser(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* ControlService::GetConnection(grpc::CallbackServerContext* context,
                                                         const v1::GetConnectionRequest* request,
                                                         v1::ConnectionInfo* response) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (request->connection_id().empty()) {
     return Finish(context, Invalid("connection_id", "required"));
@@ -260,6 +267,7 @@ grpc::ServerUnaryReactor* ControlService::GetConnection(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* ControlService::ListConnections(
     grpc::CallbackServerContext* context, const v1::ListConnectionsRequest* request,
     v1::ListConnectionsResponse* response) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (request->page_size() < 0 || request->page_size() > 1000) {
     return Finish(context, Invalid("page_size", "1-1000, or 0 for 100"));

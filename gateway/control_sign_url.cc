@@ -7,6 +7,8 @@
 #include "absl/time/clock.h"
 #include "common/status_util.h"
 #include "gateway/control_service.h"
+
+#include "gateway/control_auth.h"
 #include "gateway/signed_url.h"
 
 namespace fngate::gateway {
@@ -65,6 +67,11 @@ grpc::Status SignUrlNow(GatewayState& state, const v1::SignUrlRequest& request,
 grpc::ServerUnaryReactor* ControlService::SignUrl(grpc::CallbackServerContext* context,
                                                   const v1::SignUrlRequest* request,
                                                   v1::SignUrlResponse* response) {
+  if (grpc::Status s = AuthorizeControlCall(*context, state_); !s.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(std::move(s));
+    return reactor;
+  }
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(SignUrlNow(state_, *request, *response));

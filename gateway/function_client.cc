@@ -8,6 +8,7 @@
 
 #include "absl/hash/hash.h"
 #include "common/log.h"
+#include "gateway/tls.h"
 
 namespace fngate::gateway {
 namespace {
@@ -69,7 +70,8 @@ struct FunctionClient::UnaryCall {
 
 FunctionClient::FunctionClient(const FunctionSettings& function,
                                const DeadlineSettings& deadlines, uint64_t max_message_bytes,
-                               FunctionMetrics& metrics, EventStreamPool::Defer defer)
+                               FunctionMetrics& metrics, EventStreamPool::Defer defer,
+                               const ClientTlsSettings& tls)
     : function_(function), deadlines_(deadlines), metrics_(metrics) {
   grpc::ChannelArguments args;
   // Every address the target resolves to is a replica; spread calls (and streams) over the
@@ -87,7 +89,8 @@ FunctionClient::FunctionClient(const FunctionSettings& function,
   // this often (the runtime does; other servers: grpc.http2.min_ping_interval_without_data_ms).
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  channel_ = grpc::CreateCustomChannel(function.target, grpc::InsecureChannelCredentials(), args);
+  if (!tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
+  channel_ = grpc::CreateCustomChannel(function.target, GrpcChannelCredentials(tls), args);
   stub_ = v1::FunctionService::NewStub(channel_);
   // Connect to every replica now, not at the first event: streams opened then spread over all
   // of them instead of piling onto whichever connected first.

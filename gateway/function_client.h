@@ -55,9 +55,10 @@ class FunctionClient {
   using Done = absl::AnyInvocable<void(const grpc::Status&, Response&)>;
 
   // `defer` runs a task on the io threads after what is queued there (see EventStreamPool).
+  // `tls`: TLS (or mutual TLS) to the workers, its files already read (config.h).
   FunctionClient(const FunctionSettings& function, const DeadlineSettings& deadlines,
                  uint64_t max_message_bytes, FunctionMetrics& metrics,
-                 EventStreamPool::Defer defer = nullptr);
+                 EventStreamPool::Defer defer = nullptr, const ClientTlsSettings& tls = {});
   ~FunctionClient();
   FunctionClient(const FunctionClient&) = delete;
   FunctionClient& operator=(const FunctionClient&) = delete;

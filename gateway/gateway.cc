@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "gateway/session.h"
+#include "gateway/tls.h"
 
 namespace fngate::gateway {
 
@@ -35,11 +36,17 @@ Gateway::Gateway(GatewaySettings settings)
       work_(net::make_work_guard(io_)),
       strand_(net::make_strand(io_)),
       signals_(strand_, SIGTERM, SIGINT),
+      reload_signals_(strand_, SIGHUP),
       grace_timer_(strand_) {}
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(GatewaySettings settings) {
   std::unique_ptr<Gateway> gw(new Gateway(std::move(settings)));
   const GatewaySettings& s = gw->state_.settings();
+  if (s.tls.enabled()) {
+    absl::StatusOr<std::unique_ptr<ServerTlsContext>> tls = ServerTlsContext::Create(s.tls);
+    if (!tls.ok()) return tls.status();
+    gw->state_.set_tls(*std::move(tls));
+  }
 
   absl::StatusOr<net::ip::tcp::acceptor> ws = BindAcceptor(gw->strand_, s.listen);
   if (!ws.ok()) return ws.status();
@@ -56,7 +63,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(GatewaySettings setting
                        ? absl::StrCat("[", s.control_listen.host, "]")
                        : s.control_listen.host,
                    ":", s.control_listen.port);
-  builder.AddListeningPort(control_address, grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(control_address, GrpcServerCredentials(s.control_tls),
                            &gw->control_port_);
   uint64_t max_message_bytes = s.limits.max_message_bytes;  // Functions may allow more.
   for (const FunctionSettings& f : s.functions) {
@@ -94,16 +101,18 @@ void Gateway::Run() {
   signals_.async_wait([this](boost::system::error_code ec, int) {
     if (!ec) OnSignal();
   });
+  WaitForReloadSignal();
   listener_->Start();
   admin_->Start();
   const GatewaySettings& s = state_.settings();
-  FNGATE_LOG(Info) << "fngate serving WebSocket on " << s.listen.host << ":" << ws_port()
+  FNGATE_LOG(Info) << "fngate serving WebSocket" << (s.tls.enabled() ? " (wss)" : "") << " on "
+                   << s.listen.host << ":" << ws_port()
                    << ", control on " << state_.control_advertise() << ", admin on "
                    << s.admin_listen.host << ":" << admin_port() << ", " << s.io_threads
                    << " io threads, " << s.functions.size() << " functions";
   for (uint32_t i = 0; i < s.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
 
-  done_.WaitForNotification();
+  ServeReloadsUntilDone();
 
   // The io threads still run here: posted completions must reach their sessions.
   FNGATE_LOG(Info) << "stopping: " << state_.live() << " connections not yet reported";
@@ -126,6 +135,7 @@ void Gateway::Run() {
   net::post(strand_, [this, &quiet] {
     admin_->Stop();
     signals_.cancel();
+    reload_signals_.cancel();
     grace_timer_.cancel();
     quiet.Notify();
   });
@@ -142,7 +152,49 @@ void Gateway::Stop() {
 }
 
 void Gateway::NotifyDone() {
-  if (!done_notified_.exchange(true)) done_.Notify();
+  if (done_notified_.exchange(true)) return;
+  done_.Notify();
+  absl::MutexLock wake(&reload_mu_);  // Run() waits on this mutex's condition.
+}
+
+void Gateway::WaitForReloadSignal() {
+  reload_signals_.async_wait([this](boost::system::error_code ec, int) {
+    if (ec) return;
+    {
+      absl::MutexLock lock(&reload_mu_);
+      reload_requested_ = true;
+    }
+    WaitForReloadSignal();
+  });
+}
+
+// The main thread has nothing else to do: reading files here blocks no io thread.
+void Gateway::ServeReloadsUntilDone() {
+  absl::MutexLock lock(&reload_mu_);
+  while (true) {
+    reload_mu_.Await(absl::Condition(
+        +[](Gateway* gw) { return gw->reload_requested_ || gw->done_.HasBeenNotified(); }, this));
+    if (done_.HasBeenNotified()) return;
+    reload_requested_ = false;
+    reload_mu_.Unlock();
+    ReloadTls();
+    reload_mu_.Lock();
+  }
+}
+
+void Gateway::ReloadTls() {
+  ServerTlsContext* tls = state_.tls();
+  if (tls == nullptr) {
+    FNGATE_LOG(Info) << "SIGHUP: no tls configured, nothing to reload";
+    return;
+  }
+  if (absl::Status s = tls->Reload(); !s.ok()) {
+    FNGATE_LOG(Error) << "SIGHUP: tls not reloaded, new connections keep the previous "
+                         "certificate: tls."
+                      << s.message();
+    return;
+  }
+  FNGATE_LOG(Info) << "SIGHUP: tls reloaded; new connections get " << tls->Describe();
 }
 
 void Gateway::OnSignal() {

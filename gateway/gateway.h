@@ -10,6 +10,10 @@
 // closed with 1001 after what is queued to it; once every disconnect event is delivered, or
 // the drain grace runs out, the control server stops, event calls still in flight are
 // cancelled, then the io threads. A second signal skips the wait.
+//
+// SIGHUP re-reads the wss:// certificate and key (tls.cert_file, tls.key_file): new
+// connections get them, open ones keep theirs; files that do not load leave the old ones in
+// place, and the log says why.
 #pragma once
 
 #include <atomic>
@@ -25,6 +29,7 @@
 #include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gateway/admin_server.h"
 #include "gateway/config.h"
@@ -54,6 +59,9 @@ class Gateway {
   void OnSignal();     // On strand_.
   void BeginDrain();   // On strand_.
   void NotifyDone();   // Any thread; wakes Run() once.
+  void WaitForReloadSignal();    // On strand_: SIGHUP asks Run()'s thread to reload TLS.
+  void ServeReloadsUntilDone();  // Run()'s thread.
+  void ReloadTls();              // Run()'s thread.
 
   GatewayState state_;
   boost::asio::io_context io_;
@@ -62,6 +70,7 @@ class Gateway {
   // start/stop logic never runs on two threads at once.
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::signal_set signals_;
+  boost::asio::signal_set reload_signals_;
   boost::asio::steady_timer grace_timer_;
   std::shared_ptr<Listener> listener_;
   std::shared_ptr<Listener> admin_;
@@ -72,6 +81,8 @@ class Gateway {
   int stop_requests_ = 0;  // On strand_ only.
   std::atomic<bool> done_notified_{false};
   absl::Notification done_;
+  absl::Mutex reload_mu_;
+  bool reload_requested_ ABSL_GUARDED_BY(reload_mu_) = false;
 };
 
 }  // namespace fngate::gateway

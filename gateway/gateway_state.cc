@@ -20,7 +20,7 @@ GatewayState::GatewayState(GatewaySettings settings, EventStreamPool::Defer defe
     const FunctionSettings& f = settings_.functions[i];
     function_index_[f.name] = static_cast<int>(i);
     functions_.push_back(std::make_unique<FunctionClient>(
-        f, settings_.deadlines, f.limits.max_message_bytes, metrics_.function(i), defer));
+        f, settings_.deadlines, f.limits.max_message_bytes, metrics_.function(i), defer, settings_.worker_tls));
     const bool own_limits =
         f.limits.max_connections != settings_.limits.max_connections ||
         f.limits.max_connections_per_ip != settings_.limits.max_connections_per_ip;

@@ -21,6 +21,7 @@
 #include "gateway/metrics.h"
 #include "gateway/online_table.h"
 #include "gateway/signed_url.h"
+#include "gateway/tls.h"
 
 namespace fngate::gateway {
 
@@ -47,6 +48,10 @@ class GatewayState {
   const UrlSigner& url_signer() const { return url_signer_; }
   void set_public_url(std::string url) { public_url_ = std::move(url); }
   const std::string& public_url() const { return public_url_; }
+  // wss://: the TLS context of new client connections (null: plain ws://). Set once, before
+  // any session; the context inside may be reloaded (SIGHUP).
+  void set_tls(std::unique_ptr<ServerTlsContext> tls) { tls_ = std::move(tls); }
+  ServerTlsContext* tls() const { return tls_.get(); }
 
   bool draining() const { return draining_.load(); }
 
@@ -81,6 +86,7 @@ class GatewayState {
   std::string control_advertise_;
   const UrlSigner url_signer_;
   std::string public_url_;
+  std::unique_ptr<ServerTlsContext> tls_;
   std::atomic<int64_t> sockets_{0};
   ConnectionCounter address_counter_;
   std::vector<std::unique_ptr<ConnectionCounter>> function_counters_;

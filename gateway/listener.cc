@@ -83,6 +83,7 @@ Listener::OnAccept StartSessions(GatewayState& state) {
     }
     state.metrics().CountHandshakeRefusal(503);
     state.metrics().CountLimitHit(-1, LimitKind::kMaxConnections);
+    if (state.tls() != nullptr) return;  // No TLS yet to say it in: closing is the answer.
     static constexpr char kFull[] =
         "HTTP/1.1 503 Service Unavailable\r\nServer: fngate\r\nContent-Length: 24\r\n"
         "Connection: close\r\n\r\nfngate: at capacity now\n";

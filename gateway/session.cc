@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/status_util.h"
+#include "gateway/client_address.h"
 #include "gateway/connection_id.h"
 #include "gateway/envelope.h"
 #include "gateway/fanout.h"
@@ -23,6 +24,7 @@
 #include "gateway/handshake.h"
 #include "gateway/signed_url.h"
 #include "gateway/lingering_close.h"
+#include "gateway/origin.h"
 #include "gateway/url.h"
 
 namespace fngate::gateway {
@@ -93,7 +95,9 @@ int CloseCodeForFailure(const grpc::Status& status) {
 }  // namespace
 
 Session::Session(net::ip::tcp::socket&& socket, GatewayState& state)
-    : ws_(std::move(socket)), state_(state), id_(NewConnectionId()) {}
+    : ws_(std::move(socket), state.tls() != nullptr ? state.tls()->Current() : nullptr),
+      state_(state),
+      id_(NewConnectionId()) {}
 
 // The listener took a socket slot for this session (GatewayState::TryAddSocket).
 Session::~Session() { state_.RemoveSocket(); }
@@ -127,9 +131,21 @@ void Session::Start() {
     if (self->slots_.Take(self->state_.address_counter(), AddressKeyOf(peer.address())) !=
         Admission::kAdmitted) {
       self->CountLimit(LimitKind::kPerIp);
+      // wss://: no TLS session yet to answer in; closing is the answer.
+      if (self->ws_.next_layer().is_tls()) return;
       return self->RespondHttp(429, "fngate: too many connections from this address\n");
     }
-    self->ReadRequest();
+    if (!self->ws_.next_layer().is_tls()) return self->ReadRequest();
+    // wss://: the TLS handshake counts against the handshake timeout too.
+    beast::get_lowest_layer(self->ws_).expires_after(
+        self->state_.settings().limits.handshake_timeout);
+    self->ws_.next_layer().async_handshake([self](beast::error_code ec) {
+      if (ec) {
+        FNGATE_LOG(Debug) << "[conn=" << self->id_ << "] no TLS handshake: " << ec.message();
+        return;
+      }
+      self->ReadRequest();
+    });
   });
 }
 
@@ -179,6 +195,10 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
       return RespondHttp(503, "fngate: at capacity now\n");
     }
   }
+  if (!OriginAllowed(state_.function(function_).settings().allowed_origins,
+                     request_[http::field::origin])) {
+    return RespondHttp(403, "fngate: origin not allowed\n");
+  }
   // Signed URLs (gateway/signed_url.h), before the function hears of this connection: 401, or
   // the signed user bound and the fngate_* parameters taken out of the query it will see.
   if (UrlCheck signed_url = CheckSignedUrl(
@@ -215,7 +235,7 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
   if (auto it = request_.find(http::field::user_agent); it != request_.end()) {
     user_agent_ = std::string(it->value());
   }
-  context_.set_client_address(EndpointText(socket.remote_endpoint(ignored)));
+  context_.set_client_address(ClientAddressOf(socket.remote_endpoint(ignored)));
   SetTimestamp(now, *context_.mutable_connected_at());
   context_.set_gateway(state_.control_advertise());
   last_activity_us_.store(UnixMicros(now), std::memory_order_relaxed);
@@ -235,6 +255,22 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
                     self->OnConnectReply(request_id, status, std::move(reply));
                   });
       });
+}
+
+// The peer, or behind trusted proxies the client they name in X-Forwarded-For.
+std::string Session::ClientAddressOf(const net::ip::tcp::endpoint& peer) const {
+  const std::vector<IpNetwork>& trusted = state_.settings().trusted_proxies;
+  if (!trusted.empty()) {
+    std::string forwarded_for;  // Every X-Forwarded-For header, in order, as one list.
+    for (auto [it, end] = request_.equal_range("x-forwarded-for"); it != end; ++it) {
+      absl::StrAppend(&forwarded_for, forwarded_for.empty() ? "" : ",",
+                      absl::string_view(it->value().data(), it->value().size()));
+    }
+    std::optional<std::string> client =
+        ForwardedClient(peer.address().to_string(), forwarded_for, trusted);
+    if (client) return *std::move(client);
+  }
+  return EndpointText(peer);
 }
 
 void Session::OnConnectReply(const std::string& request_id, const grpc::Status& status,
@@ -282,8 +318,11 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
     // Only one the client offered may be answered (RFC 6455 section 4.2.2).
     if (was_offered(reply.subprotocol())) subprotocol = reply.subprotocol();
     if (subprotocol.empty()) {
-      FNGATE_LOG(Warning) << "[conn=" << id_ << "] function picked subprotocol '"
-                          << reply.subprotocol() << "' the client did not offer; ignored";
+      // Not the value: browsers that cannot set headers smuggle bearer tokens through
+      // Sec-WebSocket-Protocol, and a function may echo one back.
+      FNGATE_LOG(Warning) << "[conn=" << id_ << "] function picked a subprotocol ("
+                          << reply.subprotocol().size()
+                          << " bytes) the client did not offer; ignored";
     }
   }
   context_.set_subprotocol(subprotocol);

@@ -37,6 +37,7 @@
 #include "fngate/v1/control.pb.h"
 #include "fngate/v1/function.pb.h"
 #include "gateway/client_limits.h"
+#include "gateway/client_stream.h"
 #include "gateway/gateway_state.h"
 #include "gateway/online_table.h"
 #include "gateway/outbound.h"
@@ -53,7 +54,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(boost::asio::ip::tcp::socket&& socket, GatewayState& state);
   ~Session();
 
-  // Starts reading the upgrade request. Call once, right after construction.
+  // Starts the TLS handshake (wss://) or reading the upgrade request. Call once, right after
+  // construction.
   void Start();
 
   // Queues `message` after what is already queued, then (if given) closes. Any thread; `done`
@@ -98,6 +100,7 @@ class Session : public std::enable_shared_from_this<Session> {
                       v1::ConnectResponse reply);
   void OnAccept(boost::beast::error_code ec);
   void RespondHttp(int status, std::string body);
+  std::string ClientAddressOf(const boost::asio::ip::tcp::endpoint& peer) const;
 
   // Reading and events.
   void ReadNext();
@@ -137,7 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void CountLimit(LimitKind kind);
   void StartLifetimeTimer();
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<ClientStream> ws_;  // ws:// or wss://: see client_stream.h.
   GatewayState& state_;
   const std::string id_;
   int function_ = -1;  // Index in state_, once routed.

@@ -6,6 +6,9 @@
 //   text message "close"     -> the connection is closed with 1000 "bye"
 //   text message "fail"      -> a function error (INTERNAL): the gateway fires OnError and
 //                               closes the client with 1011
+//   text message "push"      -> pushes "pushed" to this connection through the gateway's
+//                               control service (ctx.Gateway(), with the worker's --gateway_*
+//                               credentials), then replies "push: OK" or "push: <error>"
 // Stateless, so any number of replicas can serve one gateway.
 #include <string>
 
@@ -37,6 +40,11 @@ class EchoFunction final : public fngate::runtime::Function {
       ctx.Reply(absl::StrCat("user=", ctx.user_id(), " via=", ctx.MetadataValue("via")));
     } else if (ctx.is_text() && ctx.data() == "fail") {
       return absl::InternalError("echo: asked to fail");
+    } else if (ctx.is_text() && ctx.data() == "push") {
+      absl::StatusOr<fngate::runtime::SendResult> pushed = ctx.Gateway().Send(
+          fngate::runtime::To::Connection(ctx.connection_id()),
+          fngate::runtime::Payload::Text("pushed"));
+      ctx.Reply(absl::StrCat("push: ", pushed.ok() ? "OK" : pushed.status().ToString()));
     } else {
       ctx.Reply(ctx.payload());
     }

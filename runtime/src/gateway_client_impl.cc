@@ -8,6 +8,12 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -18,39 +24,96 @@
 namespace fngate::runtime {
 namespace {
 
-// Stands in for the gateway when an event named none and the worker has no --gateway: every
-// call explains that instead of dialling "".
-class NoGatewayClient final : public GatewayClient {
+// Stands in for a gateway that cannot be called: every call returns `error` instead (an event
+// that named no gateway on a worker without --gateway).
+class FailingGatewayClient final : public GatewayClient {
  public:
+  FailingGatewayClient(std::string address, absl::Status error)
+      : address_(std::move(address)), error_(std::move(error)) {}
+
   // GatewayClient
-  absl::StatusOr<SendResult> Send(const To&, Payload) override { return Error(); }
-  absl::StatusOr<CloseResult> Close(const To&, int, std::string_view) override { return Error(); }
+  absl::StatusOr<SendResult> Send(const To&, Payload) override { return error_; }
+  absl::StatusOr<CloseResult> Close(const To&, int, std::string_view) override { return error_; }
   absl::StatusOr<EmitResult> Emit(const To&, std::string_view, std::string_view,
                                   const EmitOptions&) override {
-    return Error();
+    return error_;
   }
   absl::StatusOr<ChangeResult> JoinGroups(const To&, const std::vector<std::string>&) override {
-    return Error();
+    return error_;
   }
   absl::StatusOr<ChangeResult> LeaveGroups(const To&, const std::vector<std::string>&) override {
-    return Error();
+    return error_;
   }
   absl::StatusOr<ChangeResult> BindUser(const To&, const IdentityChange&) override {
-    return Error();
+    return error_;
   }
-  absl::StatusOr<v1::ConnectionInfo> GetConnection(std::string_view) override { return Error(); }
-  absl::StatusOr<ConnectionPage> ListConnections(const ListOptions&) override { return Error(); }
-  absl::StatusOr<SignedUrl> SignUrl(const SignUrlOptions&) override { return Error(); }
+  absl::StatusOr<v1::ConnectionInfo> GetConnection(std::string_view) override { return error_; }
+  absl::StatusOr<ConnectionPage> ListConnections(const ListOptions&) override { return error_; }
+  absl::StatusOr<SignedUrl> SignUrl(const SignUrlOptions&) override { return error_; }
   const std::string& address() const override { return address_; }
 
  private:
-  static absl::Status Error() {
-    return absl::FailedPreconditionError(
-        "no gateway address: the event carried none and the worker has no --gateway");
-  }
-
   const std::string address_;
+  const absl::Status error_;
 };
+
+// GatewayCredentials with the files read: what a channel is made of.
+struct ChannelSecurity {
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  std::string server_name;
+  // Tells channels with different TLS apart in the cache (file names, not contents).
+  std::string cache_key;
+};
+
+absl::Status ReadPemFile(const char* what, const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": cannot read '", path, "': ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  out = text.str();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ChannelSecurity> MakeChannelSecurity(const GatewayCredentials& c) {
+  ChannelSecurity security;
+  if (c.tls_ca_file.empty() && c.tls_cert_file.empty() && c.tls_key_file.empty()) {
+    // Plaintext: the gateway's control port is on loopback (or a trusted network).
+    security.credentials = grpc::InsecureChannelCredentials();
+    return security;
+  }
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "gateway TLS: a client certificate and its key go together (tls_cert_file, "
+        "tls_key_file)");
+  }
+  grpc::SslCredentialsOptions options;  // An empty CA: gRPC's default roots.
+  if (!c.tls_ca_file.empty()) {
+    if (absl::Status s = ReadPemFile("gateway TLS CA", c.tls_ca_file, options.pem_root_certs);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (!c.tls_cert_file.empty()) {
+    if (absl::Status s = ReadPemFile("gateway TLS certificate", c.tls_cert_file,
+                                     options.pem_cert_chain);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s =
+            ReadPemFile("gateway TLS key", c.tls_key_file, options.pem_private_key);
+        !s.ok()) {
+      return s;
+    }
+  }
+  security.credentials = grpc::SslCredentials(options);
+  security.server_name = c.tls_server_name;
+  security.cache_key = absl::StrCat("tls:", c.tls_ca_file, "|", c.tls_cert_file, "|",
+                                    c.tls_key_file, "|", c.tls_server_name);
+  return security;
+}
 
 // Process-wide caches. Leaked on purpose: clients handed out by Context::Gateway() may be used
 // by threads that outlive main(), and gRPC objects must not be destroyed during static teardown.
@@ -58,6 +121,10 @@ struct Caches {
   absl::Mutex mutex;
   absl::flat_hash_map<std::string, std::shared_ptr<grpc::Channel>> channels ABSL_GUARDED_BY(mutex);
   absl::flat_hash_map<std::string, std::unique_ptr<GatewayClient>> clients ABSL_GUARDED_BY(mutex);
+  // The shared clients' credentials (SetSharedGatewayCredentials).
+  GatewayCredentials shared_credentials ABSL_GUARDED_BY(mutex);
+  ChannelSecurity shared_security ABSL_GUARDED_BY(mutex){grpc::InsecureChannelCredentials(), "",
+                                                          ""};
 };
 
 Caches& GetCaches() {
@@ -65,13 +132,16 @@ Caches& GetCaches() {
   return *caches;
 }
 
-std::shared_ptr<grpc::Channel> SharedChannelLocked(Caches& caches, const std::string& address)
+std::shared_ptr<grpc::Channel> SharedChannelLocked(Caches& caches, const std::string& address,
+                                                   const ChannelSecurity& security)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(caches.mutex) {
-  std::shared_ptr<grpc::Channel>& channel = caches.channels[address];
-  // Plaintext: the control port is loopback-only until credentials arrive (security issue).
+  std::shared_ptr<grpc::Channel>& channel =
+      caches.channels[absl::StrCat(address, "\n", security.cache_key)];
   // Creating a channel does not connect; the first call does.
   if (channel == nullptr) {
-    channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    grpc::ChannelArguments args;
+    if (!security.server_name.empty()) args.SetSslTargetNameOverride(security.server_name);
+    channel = grpc::CreateCustomChannel(address, security.credentials, args);
   }
   return channel;
 }
@@ -93,6 +163,9 @@ std::unique_ptr<grpc::ClientContext> GatewayClientImpl::NewCallContext() const {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() +
                         absl::ToChronoNanoseconds(options_.deadline));
+  if (!options_.credentials.token.empty()) {
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", options_.credentials.token));
+  }
   return context;
 }
 
@@ -272,28 +345,44 @@ absl::StatusOr<std::unique_ptr<GatewayClient>> GatewayClient::Create(std::string
                                                                      GatewayClientOptions options) {
   if (address.empty()) return absl::InvalidArgumentError("gateway address is empty");
   std::string key(address);
+  absl::StatusOr<ChannelSecurity> security = MakeChannelSecurity(options.credentials);
+  if (!security.ok()) return security.status();
   Caches& caches = GetCaches();
   std::shared_ptr<grpc::Channel> channel;
   {
     absl::MutexLock lock(&caches.mutex);
-    channel = SharedChannelLocked(caches, key);
+    channel = SharedChannelLocked(caches, key, *security);
   }
   return std::make_unique<GatewayClientImpl>(std::move(key), std::move(channel), options);
 }
 
 GatewayClient& SharedGatewayClient(const std::string& address) {
   if (address.empty()) {
-    static NoGatewayClient* no_gateway = new NoGatewayClient;
+    static FailingGatewayClient* no_gateway = new FailingGatewayClient(
+        "", absl::FailedPreconditionError(
+                "no gateway address: the event carried none and the worker has no --gateway"));
     return *no_gateway;
   }
   Caches& caches = GetCaches();
   absl::MutexLock lock(&caches.mutex);
   std::unique_ptr<GatewayClient>& client = caches.clients[address];
   if (client == nullptr) {
-    client = std::make_unique<GatewayClientImpl>(address, SharedChannelLocked(caches, address),
-                                                 GatewayClientOptions{});
+    GatewayClientOptions options;
+    options.credentials = caches.shared_credentials;
+    client = std::make_unique<GatewayClientImpl>(
+        address, SharedChannelLocked(caches, address, caches.shared_security), options);
   }
   return *client;
+}
+
+absl::Status SetSharedGatewayCredentials(const GatewayCredentials& credentials) {
+  absl::StatusOr<ChannelSecurity> security = MakeChannelSecurity(credentials);
+  if (!security.ok()) return security.status();
+  Caches& caches = GetCaches();
+  absl::MutexLock lock(&caches.mutex);
+  caches.shared_credentials = credentials;
+  caches.shared_security = *std::move(security);
+  return absl::OkStatus();
 }
 
 }  // namespace fngate::runtime

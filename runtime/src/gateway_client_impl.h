@@ -20,6 +20,7 @@ namespace fngate::runtime {
 
 class GatewayClientImpl final : public GatewayClient {
  public:
+  // `options.credentials` serve only for the token here: `channel` already carries the TLS.
   GatewayClientImpl(std::string address, std::shared_ptr<grpc::Channel> channel,
                     GatewayClientOptions options);
 
@@ -54,8 +55,12 @@ class GatewayClientImpl final : public GatewayClient {
   const std::unique_ptr<v1::GatewayControl::Stub> stub_;
 };
 
-// The shared client (default options) of `address`, created on first use. For an empty address,
-// a client whose calls all fail with FAILED_PRECONDITION.
+// The shared client of `address` (default deadline, the shared credentials), created on first
+// use. For an empty address, a client whose calls all fail with FAILED_PRECONDITION.
 GatewayClient& SharedGatewayClient(const std::string& address);
+
+// The credentials of the shared clients, from now on (clients made before keep theirs).
+// INVALID_ARGUMENT, naming the file, if a TLS file cannot be read.
+absl::Status SetSharedGatewayCredentials(const GatewayCredentials& credentials);
 
 }  // namespace fngate::runtime

@@ -5,8 +5,12 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -22,6 +26,7 @@
 #include "common/process.h"
 #include "common/ready_line.h"
 #include "runtime/src/function_service.h"
+#include "runtime/src/gateway_client_impl.h"
 #include "runtime/src/handler_pool.h"
 
 namespace fngate::runtime {
@@ -45,6 +50,51 @@ int WaitForShutdownSignal() {
   return signal;
 }
 
+absl::Status ReadPemFile(const char* flag, const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": cannot read '", path, "': ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  out = text.str();
+  return absl::OkStatus();
+}
+
+// Plaintext unless a certificate is configured; with a client CA, mutual TLS.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const WorkerOptions& options) {
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty() &&
+      options.tls_client_ca_file.empty()) {
+    return grpc::InsecureServerCredentials();
+  }
+  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both --tls_cert and --tls_key (--tls_client_ca adds mutual TLS)");
+  }
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  if (absl::Status s = ReadPemFile("tls_cert", options.tls_cert_file, pair.cert_chain); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ReadPemFile("tls_key", options.tls_key_file, pair.private_key); !s.ok()) {
+    return s;
+  }
+  grpc::SslServerCredentialsOptions ssl(
+      options.tls_client_ca_file.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!options.tls_client_ca_file.empty()) {
+    if (absl::Status s =
+            ReadPemFile("tls_client_ca", options.tls_client_ca_file, ssl.pem_root_certs);
+        !s.ok()) {
+      return s;
+    }
+  }
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  return grpc::SslServerCredentials(ssl);
+}
+
 }  // namespace
 
 // Worker
@@ -60,6 +110,12 @@ Worker::~Worker() { Shutdown(absl::ZeroDuration()); }
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(Function& function,
                                                       const WorkerOptions& options) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentials(options);
+  if (!credentials.ok()) return credentials.status();
+  if (absl::Status s = SetSharedGatewayCredentials(options.gateway_credentials); !s.ok()) {
+    return s;
+  }
   auto handlers = options.handler_threads > 0
                       ? std::make_unique<HandlerPool>(options.handler_threads)
                       : nullptr;
@@ -71,8 +127,7 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(Function& function,
 
   grpc::ServerBuilder builder;
   int port = 0;
-  // Plaintext: the gateway calls workers on a private network; TLS comes with the security issue.
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen_address, *credentials, &port);
   builder.RegisterService(service.get());
   builder.SetMaxReceiveMessageSize(options.max_event_bytes);
   // gRPC sets SO_REUSEPORT by default: a second worker on a taken port would start fine and
@@ -84,9 +139,12 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(Function& function,
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve on ", options.listen_address,
-                     " (port in use, or not an address of this machine)"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot serve on ", options.listen_address,
+        options.tls_cert_file.empty()
+            ? " (port in use, or not an address of this machine)"
+            : " (port in use, not an address of this machine, or --tls_cert/--tls_key are not "
+              "a PEM certificate and its key)"));
   }
   return std::unique_ptr<Worker>(
       new Worker(std::move(handlers), std::move(service), std::move(server), port));

@@ -1,8 +1,13 @@
 // The standard worker command line: ParseWorkerFlags, WorkerUsage, InitWorker (worker.h).
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -42,6 +47,30 @@ absl::StatusOr<bool> ParseBool(std::string_view flag, std::string_view value) {
       absl::StrCat("--", Sv(flag), ": expected true or false, got '", Sv(value), "'"));
 }
 
+// Flags that take a value, besides --log_events.
+constexpr std::array<std::string_view, 14> kValueFlags = {
+    "listen", "gateway", "name", "log_level", "handler_threads", "tls_cert", "tls_key",
+    "tls_client_ca", "gateway_token", "gateway_token_file", "gateway_tls_ca",
+    "gateway_tls_cert", "gateway_tls_key", "gateway_tls_server_name"};
+
+// The token from a file, without the trailing newline `echo token > file` leaves.
+absl::StatusOr<std::string> ReadTokenFile(std::string_view path) {
+  std::ifstream in{std::string(path)};
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat("--gateway_token_file: cannot read '",
+                                                   Sv(path), "': ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  absl::StripTrailingAsciiWhitespace(&token);
+  if (token.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--gateway_token_file: '", Sv(path), "' is empty"));
+  }
+  return token;
+}
+
 std::string_view Basename(std::string_view path) {
   const size_t slash = path.rfind('/');
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
@@ -51,6 +80,11 @@ std::string_view Basename(std::string_view path) {
 
 absl::StatusOr<WorkerOptions> ParseWorkerFlags(int argc, const char* const* argv) {
   WorkerOptions options;
+  // The default, so the token need not show in `ps`; a flag overrides it.
+  if (const char* token = std::getenv("FNGATE_TOKEN"); token != nullptr) {
+    options.gateway_credentials.token = token;
+  }
+  bool token_flag = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg.size() < 3 || arg.substr(0, 2) != "--") {
@@ -74,8 +108,7 @@ absl::StatusOr<WorkerOptions> ParseWorkerFlags(int argc, const char* const* argv
       continue;
     }
 
-    if (name != "listen" && name != "gateway" && name != "name" && name != "log_level" &&
-        name != "handler_threads") {
+    if (std::find(kValueFlags.begin(), kValueFlags.end(), name) == kValueFlags.end()) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", flag_name));
     }
     if (!has_value) {
@@ -99,6 +132,33 @@ absl::StatusOr<WorkerOptions> ParseWorkerFlags(int argc, const char* const* argv
       options.gateway_address = std::string(value);
     } else if (name == "name") {
       options.name = std::string(value);
+    } else if (name == "tls_cert") {
+      options.tls_cert_file = std::string(value);
+    } else if (name == "tls_key") {
+      options.tls_key_file = std::string(value);
+    } else if (name == "tls_client_ca") {
+      options.tls_client_ca_file = std::string(value);
+    } else if (name == "gateway_token" || name == "gateway_token_file") {
+      if (token_flag) {
+        return absl::InvalidArgumentError(
+            "--gateway_token and --gateway_token_file: give the token once");
+      }
+      token_flag = true;
+      if (name == "gateway_token") {
+        options.gateway_credentials.token = std::string(value);
+      } else {
+        absl::StatusOr<std::string> token = ReadTokenFile(value);
+        if (!token.ok()) return token.status();
+        options.gateway_credentials.token = *std::move(token);
+      }
+    } else if (name == "gateway_tls_ca") {
+      options.gateway_credentials.tls_ca_file = std::string(value);
+    } else if (name == "gateway_tls_cert") {
+      options.gateway_credentials.tls_cert_file = std::string(value);
+    } else if (name == "gateway_tls_key") {
+      options.gateway_credentials.tls_key_file = std::string(value);
+    } else if (name == "gateway_tls_server_name") {
+      options.gateway_credentials.tls_server_name = std::string(value);
     } else if (name == "handler_threads") {
       int threads = 0;
       if (!absl::SimpleAtoi(Sv(value), &threads) || threads < 0 || threads > 1024) {
@@ -112,6 +172,16 @@ absl::StatusOr<WorkerOptions> ParseWorkerFlags(int argc, const char* const* argv
       options.log_level = std::string(value);
     }
   }
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
+  }
+  if (!options.tls_client_ca_file.empty() && options.tls_cert_file.empty()) {
+    return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert and --tls_key");
+  }
+  if (options.gateway_credentials.tls_cert_file.empty() !=
+      options.gateway_credentials.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--gateway_tls_cert and --gateway_tls_key go together");
+  }
   return options;
 }
 
@@ -120,7 +190,7 @@ std::string WorkerUsage(const char* program) {
   return absl::StrCat(
       "usage: ", Sv(base),
       " [--listen=HOST:PORT] [--gateway=HOST:PORT] [--log_events] [--name=NAME]"
-      " [--log_level=LEVEL] [--handler_threads=N]\n"
+      " [--log_level=LEVEL] [--handler_threads=N] [TLS and credential flags]\n"
       "  --listen=HOST:PORT   serve FunctionService here (default 127.0.0.1:7001; port 0 picks"
       " one)\n"
       "  --gateway=HOST:PORT  gateway control service for pushes when an event names none\n"
@@ -129,6 +199,13 @@ std::string WorkerUsage(const char* program) {
       "  --log_level=LEVEL    debug, info (default), warning or error\n"
       "  --handler_threads=N  threads running handlers for batched event streams (default 4;"
       " 0 runs them on gRPC's threads: fastest, for handlers that never block)\n"
+      "  --tls_cert=FILE --tls_key=FILE  serve TLS (PEM files)\n"
+      "  --tls_client_ca=FILE  mutual TLS: gateways must present a certificate this CA signed\n"
+      "  --gateway_token=TOKEN, --gateway_token_file=FILE  the gateways' control token\n"
+      "                       (default: the environment variable FNGATE_TOKEN)\n"
+      "  --gateway_tls_ca=FILE  TLS to the gateways' control service, trusting this CA\n"
+      "  --gateway_tls_cert=FILE --gateway_tls_key=FILE  our certificate, for mutual TLS\n"
+      "  --gateway_tls_server_name=NAME  name expected in the gateways' certificate\n"
       "Prints `READY grpc=<port>` on stdout once serving; SIGTERM drains and exits 0.\n");
 }
 

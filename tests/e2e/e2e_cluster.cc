@@ -49,17 +49,36 @@ absl::StatusOr<Started> StartAndWaitReady(std::vector<std::string> argv,
   return Started{std::move(*process), *std::move(ready)};
 }
 
-absl::StatusOr<Started> StartWorker(const std::string& binary, const std::string& name) {
-  return StartAndWaitReady(
-      {binary, "--listen=127.0.0.1:0", "--log_events", absl::StrCat("--name=", name)}, {"grpc"});
+namespace {
+
+// `argv` run through /usr/bin/env with `env` added, if there is any.
+std::vector<std::string> WithEnv(std::vector<std::string> argv, const ChildEnv& env) {
+  if (env.empty()) return argv;
+  std::vector<std::string> wrapped = {"/usr/bin/env"};
+  wrapped.insert(wrapped.end(), env.begin(), env.end());
+  wrapped.insert(wrapped.end(), argv.begin(), argv.end());
+  return wrapped;
 }
 
-absl::StatusOr<Started> StartEchoWorker(const std::string& name) {
-  return StartWorker(EchoFunctionBinary(), name);
+}  // namespace
+
+absl::StatusOr<Started> StartWorker(const std::string& binary, const std::string& name,
+                                    const std::vector<std::string>& flags, const ChildEnv& env) {
+  std::vector<std::string> argv = {binary, "--listen=127.0.0.1:0", "--log_events",
+                                   absl::StrCat("--name=", name)};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  return StartAndWaitReady(WithEnv(std::move(argv), env), {"grpc"});
 }
 
-absl::StatusOr<Started> StartChatWorker(const std::string& name) {
-  return StartWorker(ChatFunctionBinary(), name);
+absl::StatusOr<Started> StartEchoWorker(const std::string& name,
+                                        const std::vector<std::string>& flags) {
+  return StartWorker(EchoFunctionBinary(), name, flags);
+}
+
+absl::StatusOr<Started> StartChatWorker(const std::string& name,
+                                        const std::vector<std::string>& flags,
+                                        const ChildEnv& env) {
+  return StartWorker(ChatFunctionBinary(), name, flags, env);
 }
 
 absl::StatusOr<Started> StartFaultWorker(const std::string& name,
@@ -81,7 +100,7 @@ std::string FunctionFlag(const std::string& name, const std::vector<const Starte
   return absl::StrCat("--function=", name, "=", target);
 }
 
-absl::StatusOr<Started> StartGateway(const std::vector<std::string>& flags) {
+absl::StatusOr<Started> StartGateway(const std::vector<std::string>& flags, const ChildEnv& env) {
   std::vector<std::string> argv = {GatewayBinary(),
                                    "--listen=127.0.0.1:0",
                                    "--control_listen=127.0.0.1:0",
@@ -89,7 +108,7 @@ absl::StatusOr<Started> StartGateway(const std::vector<std::string>& flags) {
                                    "--io_threads=2",
                                    "--drain_grace_ms=5000"};
   argv.insert(argv.end(), flags.begin(), flags.end());
-  return StartAndWaitReady(std::move(argv), {"ws", "control", "admin"});
+  return StartAndWaitReady(WithEnv(std::move(argv), env), {"ws", "control", "admin"});
 }
 
 absl::StatusOr<std::unique_ptr<Subprocess>> RunGatewayRaw(const std::vector<std::string>& args) {
@@ -116,6 +135,12 @@ std::unique_ptr<fngate::v1::GatewayControl::Stub> NewControlStub(const Started& 
   return fngate::v1::GatewayControl::NewStub(
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", gateway.ready.Port("control")),
                           grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<fngate::v1::GatewayControl::Stub> NewControlStub(
+    const Started& gateway, const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
+  return fngate::v1::GatewayControl::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", gateway.ready.Port("control")), credentials));
 }
 
 void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "fngate/v1/control.grpc.pb.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "tests/support/raw_ws_client.h"
 #include "tests/support/subprocess.h"
@@ -64,16 +65,25 @@ const char* FaultWorkerBinary();
 absl::StatusOr<Started> StartAndWaitReady(std::vector<std::string> argv,
                                           const std::vector<std::string>& required_ports);
 
-// A worker binary with --listen=127.0.0.1:0 --log_events --name=<name>; its READY line has
-// `grpc`.
-absl::StatusOr<Started> StartWorker(const std::string& binary, const std::string& name);
-absl::StatusOr<Started> StartEchoWorker(const std::string& name = "echo");
+// Environment entries ("NAME=VALUE") a child gets on top of the test's own: it is started
+// through /usr/bin/env, so the test process never calls setenv() while gRPC threads run.
+using ChildEnv = std::vector<std::string>;
+
+// A worker binary with --listen=127.0.0.1:0 --log_events --name=<name>, then `flags`; its READY
+// line has `grpc`.
+absl::StatusOr<Started> StartWorker(const std::string& binary, const std::string& name,
+                                    const std::vector<std::string>& flags = {},
+                                    const ChildEnv& env = {});
+absl::StatusOr<Started> StartEchoWorker(const std::string& name = "echo",
+                                        const std::vector<std::string>& flags = {});
+absl::StatusOr<Started> StartChatWorker(const std::string& name = "chat",
+                                        const std::vector<std::string>& flags = {},
+                                        const ChildEnv& env = {});
 // A fault worker listening on `listen` ("127.0.0.1:0", or a port it had before, to restart a
 // replica in place), with --log_events --name=<name> and `extra` flags.
 absl::StatusOr<Started> StartFaultWorker(const std::string& name,
                                          const std::vector<std::string>& extra = {},
                                          const std::string& listen = "127.0.0.1:0");
-absl::StatusOr<Started> StartChatWorker(const std::string& name = "chat");
 
 // "--function=<name>=<target>" for the given started workers: one worker gives
 // "127.0.0.1:<port>", several give "ipv4:127.0.0.1:<p1>,127.0.0.1:<p2>" (round robin).
@@ -81,7 +91,8 @@ std::string FunctionFlag(const std::string& name, const std::vector<const Starte
 
 // fngate with all three listeners on 127.0.0.1 port 0, --io_threads=2, --drain_grace_ms=5000,
 // then `flags` (e.g. FunctionFlag(...)). Its READY line has `ws`, `control` and `admin`.
-absl::StatusOr<Started> StartGateway(const std::vector<std::string>& flags);
+absl::StatusOr<Started> StartGateway(const std::vector<std::string>& flags,
+                                     const ChildEnv& env = {});
 
 // fngate with exactly `args` (no defaults added), for start-up failure tests.
 absl::StatusOr<std::unique_ptr<test_support::Subprocess>> RunGatewayRaw(
@@ -92,6 +103,9 @@ absl::Status Stop(Started& process, absl::Duration timeout = kExitTimeout);
 
 // A stub for the gateway's control service (insecure channel to 127.0.0.1:<control>).
 std::unique_ptr<fngate::v1::GatewayControl::Stub> NewControlStub(const Started& gateway);
+// The same over `credentials` (e.g. grpc::SslCredentials for a TLS control port).
+std::unique_ptr<fngate::v1::GatewayControl::Stub> NewControlStub(
+    const Started& gateway, const std::shared_ptr<grpc::ChannelCredentials>& credentials);
 // Sets a deadline of now + `timeout` on a control call.
 void SetDeadline(grpc::ClientContext& context, absl::Duration timeout = kIoTimeout);
 

@@ -590,7 +590,7 @@ class FngatectlSecuredTest : public ::testing::Test {
  protected:
   void SetUp() override {
     key_path_ = WriteTempFile("signing_key", "k1-0123456789abcdef0123456789abcdef");
-    token_path_ = WriteTempFile("control_token", "s3cret-token\n");
+    token_path_ = WriteTempFile("control_token", "s3cret-token-for-fngatectl\n");
     absl::StatusOr<Started> worker = StartEchoWorker();
     ASSERT_TRUE(IsOk(worker));
     worker_ = *std::move(worker);

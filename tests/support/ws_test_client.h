@@ -8,6 +8,9 @@
 //   ASSERT_TRUE(client.SendText("hello", absl::Seconds(5)).ok());
 //   absl::StatusOr<WsMessage> reply = client.Read(absl::Seconds(5));
 //
+// wss://: set WsConnectOptions::tls_ca_file; the server's certificate must be signed by that CA
+// and name the host connected to; PeerCertificatePem() then shows what the server presented.
+//
 // Errors (absl::Status codes):
 //   DEADLINE_EXCEEDED    the call timed out; the TCP socket is then closed (the client is done).
 //   FAILED_PRECONDITION  Connect: the server answered the handshake with a non-101 response
@@ -51,6 +54,11 @@ struct WsConnectOptions {
   // Offer permessage-deflate (RFC 7692); used if the server accepts it. Messages are then sent
   // compressed and HandshakeHeader("Sec-WebSocket-Extensions") says what was agreed.
   bool permessage_deflate = false;
+  // wss://: TLS trusting the CA certificates in this PEM file. Empty: plain ws://.
+  std::string tls_ca_file;
+  // wss:// with a client certificate (mutual TLS): PEM files, both or neither.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class WsTestClient {
@@ -73,6 +81,8 @@ class WsTestClient {
   const std::string& HandshakeBody() const { return handshake_body_; }
   // A header of the handshake response ("" if absent), e.g. "Sec-WebSocket-Protocol".
   std::string HandshakeHeader(absl::string_view name) const;
+  // wss://: the certificate the server presented, PEM ("" for ws:// or before Connect()).
+  std::string PeerCertificatePem() const;
 
   absl::Status SendText(absl::string_view text, absl::Duration timeout);
   absl::Status SendBinary(absl::string_view data, absl::Duration timeout);

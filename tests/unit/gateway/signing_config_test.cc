@@ -12,6 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/config.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_certs.h"
 
 namespace fngate::gateway {
 namespace {
@@ -85,7 +87,19 @@ TEST_F(SigningConfigTest, Defaults) {
   EXPECT_EQ(s->signing.max_ttl_seconds, 86400u);
   EXPECT_FALSE(s->functions[0].require_signed_url);
 
-  s = FromText("functions: [{name: echo, target: a:1}]\ntls: {cert_file: c.pem, key_file: k.pem}\n");
+  // With wss:// configured (real files: TLS files are checked when the config loads), minted
+  // URLs default to wss://.
+  absl::StatusOr<test_support::TempDir> dir = test_support::TempDir::Create();
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  absl::StatusOr<test_support::TestCa> ca = test_support::TestCa::Create("signing test CA");
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  absl::StatusOr<test_support::CertPem> server =
+      ca->Issue("server", test_support::CertUse::kServer);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE(dir->WriteFile("c.pem", server->cert).ok());
+  ASSERT_TRUE(dir->WriteFile("k.pem", server->key).ok());
+  s = FromText(absl::StrCat("functions: [{name: echo, target: a:1}]\ntls: {cert_file: ",
+                            dir->Path("c.pem"), ", key_file: ", dir->Path("k.pem"), "}\n"));
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->signing.default_scheme, "wss");
 }

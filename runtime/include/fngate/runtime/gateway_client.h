@@ -28,8 +28,9 @@
 // that take a To list the named ids that were gone in their result. A call with an empty To
 // returns an empty result without calling the gateway.
 //
-// The control port is plaintext and meant for loopback; credentials (bearer token, mutual TLS)
-// come with the security issue.
+// Credentials (GatewayClientOptions::credentials): a gateway whose control port is not loopback
+// asks for its control token, mutual TLS, or both; TLS also proves the gateway is the gateway.
+// A call without valid credentials fails with UNAUTHENTICATED (token) or UNAVAILABLE (TLS).
 #pragma once
 
 #include <map>
@@ -46,9 +47,25 @@
 
 namespace fngate::runtime {
 
+// How a client proves itself to a gateway's control service, and checks that it talks to the
+// gateway. All empty (default): plaintext, no token -- a loopback control port.
+struct GatewayCredentials {
+  // Sent with every call as the metadata `authorization: Bearer <token>` (the gateway's
+  // control_token). A secret: the runtime never logs it.
+  std::string token;
+  // PEM file of the CA that signed the gateway's control certificate: TLS on when set.
+  std::string tls_ca_file;
+  // Our certificate and private key (PEM files), for mutual TLS. Both or neither.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Name expected in the gateway's certificate; empty: the host of the address.
+  std::string tls_server_name;
+};
+
 struct GatewayClientOptions {
   // Deadline of each call, from the moment it starts.
   absl::Duration deadline = absl::Seconds(5);
+  GatewayCredentials credentials;
 };
 
 struct SendResult {
@@ -140,8 +157,9 @@ inline constexpr std::string_view kForceLogoutCloseReason = "force logout";
 class GatewayClient {
  public:
   // A client of the GatewayControl service at `address` ("host:port"). Does not connect yet:
-  // the channel connects on the first call, so this fails only on an empty address
-  // (INVALID_ARGUMENT). The returned client may outlive every other runtime object.
+  // the channel connects on the first call, so this fails only on an empty address or TLS
+  // files that cannot be read (INVALID_ARGUMENT, naming the file). The returned client may
+  // outlive every other runtime object.
   static absl::StatusOr<std::unique_ptr<GatewayClient>> Create(std::string_view address,
                                                                GatewayClientOptions options = {});
 

@@ -17,6 +17,13 @@
 //   --name=NAME           replica name for the logs
 //   --log_level=LEVEL     debug, info (default), warning, error
 //   --handler_threads=N   threads that run handlers for batched event streams (default 4)
+//   --tls_cert=FILE --tls_key=FILE   serve TLS (PEM); with --tls_client_ca=FILE, mutual TLS:
+//                         gateways must present a certificate that CA signed
+//   --gateway_token=TOKEN | --gateway_token_file=FILE   control token for Context::Gateway();
+//                         default: the environment variable FNGATE_TOKEN (keeps it out of `ps`)
+//   --gateway_tls_ca=FILE  TLS to the gateways' control service, trusting this CA;
+//                         --gateway_tls_cert/--gateway_tls_key=FILE for mutual TLS,
+//                         --gateway_tls_server_name=NAME to expect another name
 //   --help                usage on stdout, exit 0
 // Value flags take `--flag=value` or `--flag value`. Anything else: a message on stderr and
 // exit code 2.
@@ -67,9 +74,18 @@ struct WorkerOptions {
   // whose handlers never block (no sync calls, no sleeps, no disk). Unary calls always run on
   // gRPC's sync-server threads.
   int handler_threads = 4;
+  // TLS for the FunctionService the gateways call (PEM files): cert and key turn it on; with a
+  // client CA, a gateway must present a certificate it signed (mutual TLS).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  // Credentials of the clients Context::Gateway() returns. Process-wide: Worker::Start sets
+  // them (the last Worker started wins), before it serves.
+  GatewayCredentials gateway_credentials;
 };
 
-// Parses the flags listed at the top of this file (argv[0] is the program name). Returns
+// Parses the flags listed at the top of this file (argv[0] is the program name), starting from
+// the environment variable FNGATE_TOKEN for the gateway token (a flag overrides it). Returns
 // INVALID_ARGUMENT naming the flag for an unknown flag, a missing or malformed value, or a
 // positional argument. `--help` is not handled here (InitWorker does): it is an unknown flag.
 absl::StatusOr<WorkerOptions> ParseWorkerFlags(int argc, const char* const* argv);
@@ -101,7 +117,7 @@ int RunWorker(Function& function, const WorkerOptions& options);
 class Worker {
  public:
   // Starts serving `function`, which must outlive the Worker. UNAVAILABLE if the address
-  // cannot be bound.
+  // cannot be bound, INVALID_ARGUMENT if a TLS file cannot be read.
   static absl::StatusOr<std::unique_ptr<Worker>> Start(Function& function,
                                                        const WorkerOptions& options);
   // Shuts down with no grace if Shutdown() was not called.
