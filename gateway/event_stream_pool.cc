@@ -27,6 +27,9 @@ constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
 // most this many times in a row; then the slot keeps what it got (no spinning when round
 // robin has nowhere else to go).
 constexpr int kMaxRefusals = 8;
+// A stream no worker has taken (answered with headers) this long while events wait for it is
+// renewed; headers take one round trip, so this only catches hung workers.
+constexpr auto kAcceptTimeout = std::chrono::milliseconds(2000);
 // Ejection times: the first, and the cap of the doubling.
 constexpr auto kFirstEjection = std::chrono::milliseconds(1000);
 constexpr auto kMaxEjection = std::chrono::milliseconds(30000);
@@ -101,6 +104,7 @@ class EventStreamPool::StreamCall final
   bool got_reply = false;                          // Guarded likewise.
   bool accepted = false;  // The worker sent headers: it took the stream. Guarded likewise.
   bool kept_on_ejected = false;  // Kept although its worker is ejected (kMaxRefusals).
+  bool stall_cancelled = false;  // Sweep cancelled it. Guarded likewise.
   std::string peer;       // The worker's address, once accepted. Guarded likewise.
 };
 
@@ -314,9 +318,20 @@ class EventStreamPool::Slot {
         const bool silent = !call->sent.empty() &&
                             steady_now - call->last_read > pool_.stall_timeout_ &&
                             steady_now - call->write_started > pool_.stall_timeout_;
-        if (!call->dead && (stuck_write || silent)) {
+        if (!call->dead && !call->stall_cancelled && (stuck_write || silent)) {
           FNGATE_LOG(Warning) << "function " << pool_.function_name_
                               << ": event stream stalled; cancelling it";
+          call->stall_cancelled = true;
+          call->context.TryCancel();
+        }
+        // Events wait for a worker to take the stream (its headers). A worker that accepted
+        // the connection but hangs never does: try another stream (maybe another replica).
+        // With no worker connected at all this only renews the wait.
+        if (call == call_ && !call->accepted && !call->stall_cancelled && !unsent_.empty() &&
+            steady_now - call->opened > std::min(pool_.stall_timeout_, kAcceptTimeout)) {
+          FNGATE_LOG(Debug) << "function " << pool_.function_name_
+                            << ": no worker took the event stream; opening another";
+          call->stall_cancelled = true;
           call->context.TryCancel();
         }
         for (auto it = call->sent.begin(); it != call->sent.end();) {
