@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_cluster.h"
+#include "tests/support/http_get.h"
 
 namespace fngate::e2e {
 namespace {
@@ -132,6 +133,15 @@ TEST_P(FaultsE2eTest, EventNoWorkerTookWaitsForOne) {
 
   ASSERT_TRUE(IsOk((*first)->Signal(SIGKILL)));
   ASSERT_TRUE(IsOk((*first)->Wait(kExitTimeout)));
+  // Once the gateway knows (readiness says so): before that, a message may still be written to
+  // the dead worker's connection, and then it counts as taken (it fails, 1013).
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        absl::StatusOr<test_support::HttpResponse> ready = test_support::HttpGet(
+            "127.0.0.1", gateway->ready.Port("admin"), "/readyz", kIoTimeout);
+        return ready.ok() && ready->status == 503;
+      },
+      kEventTimeout));
   // Sent while no worker exists: the gateway holds it (message deadline 10 s)...
   ASSERT_TRUE(IsOk(client.SendText("while no worker", kIoTimeout)));
   // ...until the replica comes back on its address.
