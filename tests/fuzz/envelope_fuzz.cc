@@ -69,6 +69,20 @@ bool SameValue(const json::value& a, const json::value& b) {
   return a == b;
 }
 
+// The `message` frame of a text or JSON payload, as the gateway wraps pushes: JSON inline,
+// text through AppendJsonString. (Where OutboundMessage::EnvelopeData() exists, it builds the
+// same text; this target keeps to the codec's own functions.)
+std::string MessageFrameText(const v1::Payload& payload) {
+  std::string frame = R"({"type":"message","data":)";
+  if (payload.has_text()) {
+    AppendJsonString(frame, payload.text());
+  } else {
+    frame.append(payload.json());
+  }
+  frame.push_back('}');
+  return frame;
+}
+
 std::string_view View(const json::string& s) { return {s.data(), s.size()}; }
 std::string_view View(absl::string_view s) { return {s.data(), s.size()}; }
 
@@ -112,13 +126,12 @@ void CheckClientFrame(std::string_view input) {
     return;
   }
   if (frame.type == ClientFrameType::kPing) return;
-  const OutboundMessage echoed = MessageFrame(frame.data);
-  FUZZ_CHECK(!echoed.binary);
-  const json::value data = MustParse(echoed.data).at("data");
+  const std::string echoed = MessageFrameText(frame.data);
+  const json::value data = MustParse(echoed).at("data");
   if (frame.data.has_text()) {
     // Decoded by a strict parser, so valid UTF-8: escaping must not change it.
     FUZZ_CHECK(data.is_string() && View(data.get_string()) == frame.data.text())
-        << "text payload changed on the way back: " << echoed.data;
+        << "text payload changed on the way back: " << echoed;
   } else {
     FUZZ_CHECK(frame.data.has_json()) << "a message without data";
     FUZZ_CHECK(ValidateJson(frame.data.json(), kMaxBytes).ok())
@@ -142,7 +155,7 @@ void CheckInlining(std::string_view input) {
   MustParse(EventFrame("e", input));
   v1::Payload payload;
   payload.set_json(std::string(input));
-  MustParse(MessageFrame(payload).data);
+  MustParse(MessageFrameText(payload));
 }
 
 }  // namespace
