@@ -1,9 +1,11 @@
 // tests/fuzz/handshake_fuzz.cc
 // The client side of a connection on arbitrary bytes, as Session reads it (gateway/session.cc),
 // over Beast's in-memory test stream instead of a socket:
-//   1. the upgrade request, by Beast's HTTP parser with the gateway's header limit;
+//   1. the upgrade request, by Beast's HTTP parser with the gateway's header limit (the
+//      default limits.max_header_bytes);
 //   2. what the gateway reads from it: target (url.h), function lookup (GatewayState, the real
-//      routing table), forwarded headers, offered subprotocols (handshake.h);
+//      routing table), the signed-URL check (signed_url.h; "private" requires one), forwarded
+//      headers, offered subprotocols (handshake.h);
 //   3. the WebSocket accept with the gateway's response decorator and stream settings;
 //   4. what follows the request, as client frames with the gateway's message limit, text
 //      messages then parsed as envelope frames (the fngate.v1 path).
@@ -23,9 +25,13 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include "absl/strings/match.h"
+#include "absl/time/time.h"
+#include "gateway/config.h"
 #include "gateway/envelope.h"
 #include "gateway/gateway_state.h"
 #include "gateway/handshake.h"
+#include "gateway/signed_url.h"
 #include "gateway/url.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -39,20 +45,23 @@ namespace websocket = beast::websocket;
 
 constexpr size_t kMaxMessageBytes = 64 * 1024;
 constexpr int kMaxMessages = 16;
+const absl::Time kNow = absl::FromUnixSeconds(1700000000);  // The signed-URL check's clock.
 
-// Built once: a gateway with three functions. Their workers are never called; the unix socket
+// Built once: a gateway with four functions. Their workers are never called; the unix socket
 // path does not exist, so the channels' connection attempts fail at once and stay local.
 GatewayState& State() {
   static GatewayState* const state = [] {
     GatewaySettings settings;
-    for (const char* name : {"echo", "chat", "a.b-c_d"}) {
+    for (const char* name : {"echo", "chat", "a.b-c_d", "private"}) {
       FunctionSettings f;
       f.name = name;
       f.target = "unix:/nonexistent/fngate-fuzz.sock";
       f.transport = FunctionTransport::kUnary;  // No stream pool, no sweeper thread.
+      f.require_signed_url = f.name == "private";
       settings.functions.push_back(std::move(f));
     }
     settings.limits.max_message_bytes = kMaxMessageBytes;
+    settings.signing.keys.push_back({"k1", "fngate-fuzz-secret-k1-0123456789"});
     return new GatewayState(std::move(settings), nullptr);  // Lives as long as the process.
   }();
   return *state;
@@ -73,7 +82,7 @@ void Check(std::string_view input) {
   // 1. Session::ReadRequest / OnRequest.
   beast::flat_buffer buffer;
   http::request_parser<http::empty_body> parser;
-  parser.header_limit(kMaxRequestHeaderBytes);
+  parser.header_limit(State().settings().limits.max_header_bytes);
   beast::error_code ec;
   http::read(socket, buffer, parser, ec);
   if (ec) return;  // The session drops the connection.
@@ -99,6 +108,20 @@ void Check(std::string_view input) {
     }
   }
   if (function < 0) return;  // 404
+  // Session::OnRequest's signed-URL check (after the connection limits and the origin check,
+  // which need a peer address and configuration this target does not vary).
+  RequestTarget checked = target;
+  const UrlCheck signed_url = CheckSignedUrl(
+      State().url_signer(), State().function(function).settings().require_signed_url, checked,
+      kNow);
+  if (!signed_url.ok()) {
+    FUZZ_CHECK(!signed_url.message.empty()) << UrlCheckErrorName(signed_url.error);
+    FUZZ_CHECK(absl::StartsWith(signed_url.HttpBody(), "fngate: ")) << signed_url.HttpBody();
+    return;  // 401
+  }
+  for (const auto& [name, value] : checked.query) {
+    FUZZ_CHECK(!absl::StartsWith(name, kReservedParamPrefix)) << raw_target;
+  }
 
   // 3. Session::OnConnectReply, for a function that accepts and picks no subprotocol. The
   // bytes after the request go to the WebSocket stream, in order (the session drops what it
@@ -116,7 +139,7 @@ void Check(std::string_view input) {
   ws.accept(request, ec);
   const std::string response = peer.str();
   if (ec) {
-    FUZZ_CHECK(response.substr(0, 9) != "HTTP/1.1 101") << response;
+    FUZZ_CHECK(response.substr(0, 12) != "HTTP/1.1 101") << response;
     return;
   }
   FUZZ_CHECK(response.substr(0, 12) == "HTTP/1.1 101") << response;
