@@ -1,7 +1,7 @@
 // File: gateway/connection_id.h
 // Connection ids: 88 random bits from OpenSSL's DRBG, base64url (15 characters). Unguessable,
 // because a connection id is all the control API needs to push to a connection; 15 characters
-// fit std::string's inline buffer, so the session and the registry key allocate nothing.
+// fit std::string's inline buffer, so the session and the online table key allocate nothing.
 #pragma once
 
 #include <string>

@@ -13,9 +13,6 @@ namespace {
 
 // More names than this in one call is a mistake or an attack; either way, bounded work.
 constexpr int kMaxTargetNames = 100000;
-constexpr size_t kMaxIdentityBytes = 256;
-constexpr int kMaxMetadataEntries = 64;
-constexpr size_t kMaxMetadataValueBytes = 4096;
 // JSON payloads are checked once here, never again per recipient; gRPC's own message limit
 // (4 MiB by default) bounds them before this does.
 constexpr size_t kMaxJsonBytes = 64 << 20;
@@ -51,36 +48,6 @@ grpc::Status ValidateClose(int32_t code, const std::string& reason) {
   if (reason.size() > kMaxCloseReasonBytes) {
     return Invalid("reason", absl::StrCat("at most ", kMaxCloseReasonBytes, " bytes, got ",
                                           reason.size()));
-  }
-  return grpc::Status::OK;
-}
-
-grpc::Status ValidateIdentity(const v1::Identity& identity) {
-  if (!identity.has_user_id() && !identity.has_app_id() && !identity.has_channel() &&
-      !identity.has_device_id() && identity.metadata().empty()) {
-    return Invalid("identity", "nothing to change: set user_id, app_id, channel, device_id "
-                               "or metadata");
-  }
-  for (const auto& [name, value] :
-       {std::pair{"identity.user_id", &identity.user_id()},
-        std::pair{"identity.app_id", &identity.app_id()},
-        std::pair{"identity.channel", &identity.channel()},
-        std::pair{"identity.device_id", &identity.device_id()}}) {
-    if (value->size() > kMaxIdentityBytes) {
-      return Invalid(name, absl::StrCat("at most ", kMaxIdentityBytes, " bytes"));
-    }
-  }
-  if (identity.metadata_size() > kMaxMetadataEntries) {
-    return Invalid("identity.metadata", absl::StrCat("at most ", kMaxMetadataEntries,
-                                                     " entries"));
-  }
-  for (const auto& [key, value] : identity.metadata()) {
-    if (key.empty() || key.size() > kMaxIdentityBytes) {
-      return Invalid("identity.metadata", "keys are 1-256 bytes");
-    }
-    if (value.size() > kMaxMetadataValueBytes) {
-      return Invalid(absl::StrCat("identity.metadata[", key, "]"), "at most 4096 bytes");
-    }
   }
   return grpc::Status::OK;
 }
@@ -239,7 +206,10 @@ grpc::ServerUnaryReactor* ControlService::BindUser(grpc::CallbackServerContext* 
   if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
-  if (grpc::Status s = ValidateIdentity(request->identity()); !s.ok()) return Finish(context, s);
+  if (absl::Status s = ValidateIdentity(request->identity()); !s.ok()) {
+    return Finish(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                        std::string(s.message())));
+  }
   std::vector<std::string> gone;
   response->set_affected(state_.table().Modify(
       request->target(),

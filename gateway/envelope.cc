@@ -1,8 +1,7 @@
 #include "gateway/envelope.h"
 
-#include <cmath>
-
 #include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -107,26 +106,90 @@ absl::Status ReadAckId(const json::object& frame, std::string& ack_id) {
   return absl::OkStatus();
 }
 
-// False if `value` holds a number too large for a double (1e400 parses as infinity), which
-// Boost.JSON 1.81 would serialise as "Infinity": not JSON. Recursion is bounded by
-// kMaxJsonDepth.
-bool AllNumbersFinite(const json::value& value) {
-  switch (value.kind()) {
-    case json::kind::double_:
-      return std::isfinite(value.get_double());
-    case json::kind::array:
-      for (const json::value& item : value.get_array()) {
-        if (!AllNumbersFinite(item)) return false;
-      }
-      return true;
-    case json::kind::object:
-      for (const json::key_value_pair& item : value.get_object()) {
-        if (!AllNumbersFinite(item.value())) return false;
-      }
-      return true;
-    default:
-      return true;
+// Scanning JSON text that the parser has already accepted, so every step below may rely on it
+// being well formed: the end of a string is the first '"' not escaped by '\'.
+
+size_t SkipString(std::string_view text, size_t i) {  // text[i] == '"'
+  for (++i; text[i] != '"'; ++i) {
+    if (text[i] == '\\') ++i;
   }
+  return i + 1;
+}
+
+bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+size_t SkipSpace(std::string_view text, size_t i) {
+  while (i < text.size() && IsJsonSpace(text[i])) ++i;
+  return i;
+}
+
+size_t SkipValue(std::string_view text, size_t i) {
+  if (text[i] == '"') return SkipString(text, i);
+  if (text[i] == '{' || text[i] == '[') {
+    size_t depth = 0;
+    do {
+      if (text[i] == '"') {
+        i = SkipString(text, i);
+        continue;
+      }
+      if (text[i] == '{' || text[i] == '[') ++depth;
+      if (text[i] == '}' || text[i] == ']') --depth;
+      ++i;
+    } while (depth > 0);
+    return i;
+  }
+  // A number, true, false or null.
+  while (i < text.size() && text[i] != ',' && text[i] != '}' && text[i] != ']' &&
+         !IsJsonSpace(text[i])) {
+    ++i;
+  }
+  return i;
+}
+
+// The text of the value of the last top-level member named `name` of `object_text`, a JSON
+// object the parser accepted and found that member in. Used instead of re-serialising the
+// parsed value: Boost.JSON 1.81 reads some numbers one unit in the last place off (precise
+// parsing came in 1.83) and writes 1e400 back as "Infinity", while the client's own text is
+// exact, and already checked.
+std::string_view MemberText(std::string_view object_text, std::string_view name) {
+  std::string_view found;
+  size_t i = SkipSpace(object_text, 0) + 1;  // Past '{'.
+  while (true) {
+    i = SkipSpace(object_text, i);
+    if (object_text[i] == '}') break;
+    const size_t key_end = SkipString(object_text, i);
+    const std::string_view key = object_text.substr(i, key_end - i);  // With its quotes.
+    i = SkipSpace(object_text, key_end) + 1;                          // Past ':'.
+    const size_t value_begin = SkipSpace(object_text, i);
+    i = SkipValue(object_text, value_begin);
+    bool match = key.substr(1, key.size() - 2) == name;
+    if (!match && key.find('\\') != std::string_view::npos) {  // "\u0064ata" is "data" too.
+      json::error_code ec;
+      const json::value decoded = json::parse(json::string_view(key.data(), key.size()), ec);
+      match = !ec && decoded.is_string() && decoded.get_string() == name;
+    }
+    if (match) found = object_text.substr(value_begin, i - value_begin);
+    i = SkipSpace(object_text, i);
+    if (object_text[i] == ',') ++i;
+  }
+  return found;
+}
+
+// `text` (valid JSON) without the whitespace between tokens.
+std::string Compact(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (text[i] == '"') {
+      const size_t end = SkipString(text, i);
+      out.append(text.data() + i, end - i);
+      i = end;
+    } else {
+      if (!IsJsonSpace(text[i])) out.push_back(text[i]);
+      ++i;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -272,10 +335,8 @@ ClientFrame ParseClientFrame(std::string_view text, size_t max_bytes) {
   }
   if (const json::string* s = data->if_string()) {
     out.data.set_text(s->data(), s->size());  // Valid UTF-8: the parser checked it.
-  } else if (!AllNumbersFinite(*data)) {
-    out.status = absl::InvalidArgumentError("a number in \"data\" is too large for a double");
   } else {
-    out.data.set_json(json::serialize(*data));
+    out.data.set_json(Compact(MemberText(text, "data")));
   }
   return out;
 }

@@ -90,8 +90,9 @@ struct ClientFrame {
   absl::Status status;
   ClientFrameType type = ClientFrameType::kMessage;
   // kMessage: "data" as a payload. A JSON string becomes `text` (decoded); any other JSON
-  // value becomes `json`, holding its compact serialisation (numbers beyond 64-bit integers
-  // are re-serialised as doubles).
+  // value becomes `json`: the client's own text of it without the whitespace between tokens,
+  // so numbers and escapes arrive exactly as sent (not re-serialised: Boost.JSON 1.81 may read
+  // a double one unit in the last place off).
   v1::Payload data;
   // The ack id as JSON, ready to echo in AckFrame(): "\"a1\"" for a string, "7" for an
   // integer. Empty when the frame had none (or null). Set even when `status` is an error, as

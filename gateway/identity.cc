@@ -1,8 +1,52 @@
 #include "gateway/identity.h"
 
 #include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
 
 namespace fngate::gateway {
+namespace {
+
+constexpr size_t kMaxIdentityBytes = 256;
+constexpr int kMaxMetadataEntries = 64;
+constexpr size_t kMaxMetadataValueBytes = 4096;
+
+absl::Status Invalid(absl::string_view field, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+}  // namespace
+
+absl::Status ValidateIdentity(const v1::Identity& identity) {
+  if (!identity.has_user_id() && !identity.has_app_id() && !identity.has_channel() &&
+      !identity.has_device_id() && identity.metadata().empty()) {
+    return Invalid("identity", "nothing to change: set user_id, app_id, channel, device_id "
+                               "or metadata");
+  }
+  for (const auto& [name, value] :
+       {std::pair{"identity.user_id", &identity.user_id()},
+        std::pair{"identity.app_id", &identity.app_id()},
+        std::pair{"identity.channel", &identity.channel()},
+        std::pair{"identity.device_id", &identity.device_id()}}) {
+    if (value->size() > kMaxIdentityBytes) {
+      return Invalid(name, absl::StrCat("at most ", kMaxIdentityBytes, " bytes"));
+    }
+  }
+  if (identity.metadata_size() > kMaxMetadataEntries) {
+    return Invalid("identity.metadata", absl::StrCat("at most ", kMaxMetadataEntries,
+                                                     " entries"));
+  }
+  for (const auto& [key, value] : identity.metadata()) {
+    if (key.empty() || key.size() > kMaxIdentityBytes) {
+      return Invalid("identity.metadata", "keys are 1-256 bytes");
+    }
+    if (value.size() > kMaxMetadataValueBytes) {
+      return Invalid(absl::StrCat("identity.metadata[", key, "]"), "at most 4096 bytes");
+    }
+  }
+  return absl::OkStatus();
+}
 
 bool JoinGroups(const Strings& groups, v1::ConnectionContext& context) {
   Strings& mine = *context.mutable_groups();

@@ -6,6 +6,7 @@
 
 #include <google/protobuf/repeated_ptr_field.h>
 
+#include "absl/status/status.h"
 #include "fngate/v1/events.pb.h"
 
 namespace fngate::gateway {
@@ -15,6 +16,12 @@ using Strings = google::protobuf::RepeatedPtrField<std::string>;
 bool JoinGroups(const Strings& groups, v1::ConnectionContext& context);
 bool LeaveGroups(const Strings& groups, v1::ConnectionContext& context);
 bool ApplyIdentity(const v1::Identity& identity, v1::ConnectionContext& context);
+
+// Bounds on what a change may set, the same from a control call and a function's reply:
+// something to change, identity fields of at most 256 bytes, at most 64 metadata entries with
+// 1-256 byte keys and values of at most 4096 bytes. INVALID_ARGUMENT names the field
+// ("identity.user_id: at most 256 bytes").
+absl::Status ValidateIdentity(const v1::Identity& identity);
 
 // Copies the fields the functions above change from `from` to `to`.
 void CopyIdentity(const v1::ConnectionContext& from, v1::ConnectionContext& to);

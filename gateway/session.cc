@@ -723,6 +723,13 @@ void Session::ApplyActions(google::protobuf::RepeatedPtrField<v1::Action>& actio
                             : action.has_leave() ? action.leave().target()
                                                  : action.bind().target();
         if (IsEmptyTarget(target)) target.add_connection_ids(id_);
+        if (action.has_bind()) {
+          if (absl::Status valid = ValidateIdentity(action.bind().identity()); !valid.ok()) {
+            FNGATE_LOG(Warning) << "[conn=" << id_ << "] function's Bind ignored: "
+                                << valid.message();
+            break;
+          }
+        }
         Strings groups;
         if (!action.has_bind()) {
           groups = ValidGroups(id_, join ? action.join().groups() : action.leave().groups());

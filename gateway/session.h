@@ -4,7 +4,7 @@
 //
 // Life of a connection:
 //   ReadRequest -> route by path (404) -> connect event to the function -> its reply rejects
-//   (the function's HTTP status) or accepts: WebSocket handshake, registry entry, read loop.
+//   (the function's HTTP status) or accepts: WebSocket handshake, online table entry, read loop.
 //   Each message read becomes a message event, in arrival order, at most max_in_flight at a
 //   time; up to max_inbound_queue more wait, then reading pauses (TCP backpressure).
 //   Reply actions and control calls queue messages and close frames on one bounded outbound
@@ -14,7 +14,7 @@
 // Threading: every data member is touched only on the session's strand (the executor of its
 // socket). Public methods may be called from any thread; they post to the strand and report
 // there. Lifetime: Beast's rule, the session lives as long as work it started is pending
-// (each handler holds a shared_ptr); the registry holds weak_ptrs.
+// (each handler holds a shared_ptr); the online table holds weak_ptrs.
 #pragma once
 
 #include <atomic>

@@ -2,6 +2,7 @@
 # Installs, from Debian 12's own archive, everything fngate's build and tests need.
 #
 #   bash scripts/install-deps.sh            # as root, or as a user with sudo
+#   bash scripts/install-deps.sh --fuzz     # also clang and libFuzzer, for tests/fuzz/run-long.sh
 #
 # Idempotent and fast on a second run: when every package is already installed (dpkg says
 # "install ok installed"), it does not touch apt at all, so it also works without root then.
@@ -10,7 +11,7 @@
 set -euo pipefail
 
 # One line per reason, so a reader can tell why each package is here.
-readonly PACKAGES=(
+PACKAGES=(
   build-essential        # g++ 12, make, libc headers
   cmake                  # 3.25: the build
   ninja-build            # the generator scripts/build.sh uses
@@ -30,6 +31,14 @@ readonly PACKAGES=(
   libyaml-cpp-dev        # yaml-cpp 0.7: the config file
   libjemalloc-dev        # jemalloc 5.3: the servers' allocator (faster, smaller than glibc's)
 )
+
+# Only long fuzzing needs clang (libFuzzer, ASan, UBSan); the normal build and CI use g++.
+if [[ "${1:-}" == "--fuzz" ]]; then
+  PACKAGES+=(
+    clang                # clang 14: -fsanitize=fuzzer,address,undefined
+    libclang-rt-14-dev   # the libFuzzer and sanitizer runtimes
+  )
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

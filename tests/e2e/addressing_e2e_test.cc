@@ -382,6 +382,10 @@ TEST_F(AddressingE2eTest, MalformedRequestsNameTheFieldAndChangeNothing) {
     grpc::ClientContext context;
     SetDeadline(context);
     expect_invalid(control_->BindUser(&context, request, &bound), "identity");
+    request.mutable_identity()->set_user_id(std::string(257, 'u'));
+    grpc::ClientContext context2;
+    SetDeadline(context2);
+    expect_invalid(control_->BindUser(&context2, request, &bound), "identity.user_id");
   }
   {
     v1::ListConnectionsRequest request;

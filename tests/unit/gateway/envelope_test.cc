@@ -8,6 +8,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace fngate::gateway::envelope {
 namespace {
 
@@ -184,15 +186,47 @@ TEST(EnvelopeParseTest, OtherDataBecomesCompactJson) {
     std::string data;
     std::string json;
   };
-  for (const Case& c : {Case{R"({ "a" : [1, 2.5, true, null] })", R"({"a":[1,2.5E0,true,null]})"},
+  for (const Case& c : {Case{"{ \"a\" : [1, 2.50, true, null],\n\t\"b\":{} }",
+                             R"({"a":[1,2.50,true,null],"b":{}})"},
                         Case{"[]", "[]"}, Case{"-12", "-12"}, Case{"null", "null"},
-                        Case{"false", "false"}, Case{R"({"s":"\u0001"})", R"({"s":"\u0001"})"}}) {
+                        Case{"false", "false"}, Case{" 1e2 ", "1e2"},
+                        // Whitespace inside strings stays; so do the client's escapes.
+                        Case{R"({"s":" a , b ","t":"\u0001\"\\"})",
+                             R"({"s":" a , b ","t":"\u0001\"\\"})"},
+                        Case{R"([[{"data":[1]}],"]}",{"x":"{"}])",
+                             R"([[{"data":[1]}],"]}",{"x":"{"}])"}}) {
     const ClientFrame f =
         ParseClientFrame(R"({"type":"message","data":)" + c.data + "}", kLimit);
     ASSERT_TRUE(f.status.ok()) << c.data << ": " << f.status;
     ASSERT_TRUE(f.data.has_json()) << c.data;
     EXPECT_EQ(f.data.json(), c.json);
     EXPECT_TRUE(ValidateJson(f.data.json(), kLimit).ok()) << f.data.json();
+  }
+}
+
+TEST(EnvelopeParseTest, DataIsFoundWhereverItIs) {
+  for (const char* frame :
+       {R"({"data":[1, 2],"type":"message"})", R"( { "ack" : "x" , "data" : [1,2] , "type":"message" } )",
+        R"({"type":"message","meta":{"data":0},"x":"\"data\"","data":[1,2]})",
+        R"({"type":"message","data":0,"data":[1,2]})",
+        R"({"type":"message","\u0064ata":[1,2]})"}) {
+    const ClientFrame f = ParseClientFrame(frame, kLimit);
+    ASSERT_TRUE(f.status.ok()) << frame << ": " << f.status;
+    EXPECT_EQ(f.data.json(), "[1,2]") << frame;
+  }
+}
+
+// Found by fuzzing: Boost.JSON 1.81 reads some numbers one unit in the last place off, reads
+// "0e400" as NaN, and writes 1e400 back as "Infinity" and NaN as "NaN" (neither is JSON). The
+// function gets the client's own digits.
+TEST(EnvelopeParseTest, NumbersArriveExactlyAsSent) {
+  for (const char* number : {"118446744073709551615", "1e400", "-1e999", "1E-400", "0e400",
+                             "123456789012345678901234567890", "0.1000000000000000055511151231257827",
+                             "-0.0"}) {
+    const ClientFrame f = ParseClientFrame(
+        absl::StrCat(R"({"type":"message","data":[2800,)", number, "]}"), kLimit);
+    ASSERT_TRUE(f.status.ok()) << number << ": " << f.status;
+    EXPECT_EQ(f.data.json(), absl::StrCat("[2800,", number, "]"));
   }
 }
 
@@ -299,19 +333,6 @@ TEST(EnvelopeParseTest, AckOfTheWrongType) {
   ExpectError(R"({"type":"message","data":1,"ack":true})", "string or an integer");
   ExpectError(R"({"type":"message","data":1,"ack":{"id":1}})", "string or an integer");
   ExpectError(R"({"type":"message","data":1,"ack":""})", "empty string");
-}
-
-// Boost.JSON reads 1e400 as infinity and would write it back as "Infinity", which is not JSON.
-TEST(EnvelopeParseTest, NumberBeyondDoubleRange) {
-  ExpectError(R"({"type":"message","data":1e400,"ack":"n"})", "too large for a double", R"("n")");
-  ExpectError(R"({"type":"message","data":{"a":[0,-1e999]}})", "too large for a double");
-  const ClientFrame tiny = ParseClientFrame(R"({"type":"message","data":[1e-400]})", kLimit);
-  ASSERT_TRUE(tiny.status.ok()) << tiny.status;
-  EXPECT_EQ(tiny.data.json(), "[0E0]");
-  const ClientFrame big =
-      ParseClientFrame(R"({"type":"message","data":123456789012345678901234567890})", kLimit);
-  ASSERT_TRUE(big.status.ok()) << big.status;
-  EXPECT_EQ(big.data.json(), "1.2345678901234568E29");
 }
 
 TEST(EnvelopeParseTest, TooLarge) {
