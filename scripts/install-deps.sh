@@ -30,6 +30,7 @@ PACKAGES=(
   libgmock-dev           # GoogleMock 1.12
   libyaml-cpp-dev        # yaml-cpp 0.7: the config file
   libjemalloc-dev        # jemalloc 5.3: the servers' allocator (faster, smaller than glibc's)
+  zlib1g-dev             # zlib: permessage-deflate (RFC 7692) in the gateway's own WebSocket codec
 )
 
 # Only long fuzzing needs clang (libFuzzer, ASan, UBSan); the normal build and CI use g++.
