@@ -118,6 +118,8 @@ class FrameReader {
   struct Inflater;  // zlib state, made for a compressed message and freed after it.
 
   Result Fail(int code, const char* reason);
+  Result ReadHeader(const uint8_t* data, size_t size, size_t& header_bytes);
+  Result ReadPayload(const uint8_t* data, size_t size);
   Result FinishFrame();
 
   const uint64_t max_message_bytes_;
@@ -135,6 +137,7 @@ class FrameReader {
   bool in_message_ = false;
   bool binary_ = false;
   bool compressed_ = false;
+  uint64_t message_wire_bytes_ = 0;  // Payload bytes so far as sent: compressed ones count too.
   std::string message_;
   std::unique_ptr<Inflater> inflater_;
 
