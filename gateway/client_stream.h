@@ -1,99 +1,76 @@
 // File: gateway/client_stream.h
-// ClientStream: the byte stream under a client's WebSocket -- plain TCP (ws://) or TLS over
-// TCP (wss://), chosen per connection at run time, as one type.
+// ClientStream: the byte stream under a client's WebSocket -- a plain TCP socket (ws://) or
+// TLS over it (wss://), chosen per connection at run time, as one type.
 //
-//   websocket::stream<ClientStream> ws(std::move(socket), tls_context);  // null: plain
-//   if (ws.next_layer().is_tls()) ws.next_layer().async_handshake(on_tls_handshake);
-//   beast::get_lowest_layer(ws).expires_after(...);   // the TCP stream, either way
+//   ClientStream stream(std::move(socket), tls_context);   // null context: plain
+//   if (stream.is_tls()) stream.async_handshake(on_tls_handshake);
+//   net::async_write(stream, buffers, on_written);           // either way
+//   stream.socket().async_wait(tcp::socket::wait_read, ...);  // plain: readiness, no buffer
 //
-// Why a run-time switch at this layer, and not two Session types: Session, the WebSocket
-// framing and every handler above stay one compiled type (no template over the session, no
-// visit at each of its ~20 calls to the stream), so the plain path runs exactly the code it
-// ran before plus one predictable branch per socket read or write, and a plain connection
-// costs 8 more bytes. A TLS connection's state lives behind one pointer.
+// Why a run-time switch, and not two Session types: the session and every handler above stay
+// one compiled type, and the plain path pays one predictable branch per read or write. A
+// plain connection holds only its socket; a TLS connection's state lives behind one pointer.
 //
 // Thread safety: as the streams it wraps (one strand per connection).
 #pragma once
 
 #include <memory>
 #include <utility>
-#include <variant>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/beast/core/role.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/beast/websocket/ssl.hpp>
-#include <boost/beast/websocket/teardown.hpp>
 
 namespace fngate::gateway {
 
 class ClientStream {
  public:
-  using executor_type = boost::beast::tcp_stream::executor_type;
+  using executor_type = boost::asio::ip::tcp::socket::executor_type;
 
   // TLS when `tls` is set; the stream keeps the context alive (a reload may replace it).
   ClientStream(boost::asio::ip::tcp::socket&& socket,
                std::shared_ptr<boost::asio::ssl::context> tls)
-      : stream_(Make(std::move(socket), std::move(tls))) {}
-
-  bool is_tls() const { return stream_.index() == kTls; }
-
-  executor_type get_executor() noexcept { return next_layer().get_executor(); }
-
-  // The TCP stream under TLS or not: what beast::get_lowest_layer() finds, for timeouts and
-  // closing the socket.
-  boost::beast::tcp_stream& next_layer() noexcept {
-    if (auto* tls = std::get_if<kTls>(&stream_)) return (*tls)->stream.next_layer();
-    return std::get<kPlain>(stream_);
+      : socket_(std::move(socket)) {
+    if (tls != nullptr) tls_ = std::make_unique<Tls>(std::move(socket_), std::move(tls));
   }
 
-  // The TLS server handshake. TLS streams only.
+  bool is_tls() const { return tls_ != nullptr; }
+
+  executor_type get_executor() noexcept { return socket().get_executor(); }
+
+  // The TCP socket, under TLS or not: for addresses, readiness, closing.
+  boost::asio::ip::tcp::socket& socket() noexcept {
+    return tls_ != nullptr ? tls_->stream.next_layer() : socket_;
+  }
+
+  // The TLS server handshake and shutdown (close_notify). TLS streams only.
   template <class Handler>
   void async_handshake(Handler&& handler) {
-    std::get<kTls>(stream_)->stream.async_handshake(boost::asio::ssl::stream_base::server,
-                                                    std::forward<Handler>(handler));
+    tls_->stream.async_handshake(boost::asio::ssl::stream_base::server,
+                                 std::forward<Handler>(handler));
+  }
+  template <class Handler>
+  void async_shutdown(Handler&& handler) {
+    tls_->stream.async_shutdown(std::forward<Handler>(handler));
   }
 
   template <class MutableBufferSequence, class ReadHandler>
   void async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
-    if (auto* tls = std::get_if<kTls>(&stream_)) {
-      (*tls)->stream.async_read_some(buffers, std::forward<ReadHandler>(handler));
+    if (tls_ != nullptr) {
+      tls_->stream.async_read_some(buffers, std::forward<ReadHandler>(handler));
     } else {
-      std::get<kPlain>(stream_).async_read_some(buffers, std::forward<ReadHandler>(handler));
+      socket_.async_read_some(buffers, std::forward<ReadHandler>(handler));
     }
   }
 
+  // Beast's ssl_stream gathers a buffer sequence into one TLS record where it can (Asio's
+  // would write one record per buffer): a batch of frames stays one write either way.
   template <class ConstBufferSequence, class WriteHandler>
   void async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
-    if (auto* tls = std::get_if<kTls>(&stream_)) {
-      (*tls)->stream.async_write_some(buffers, std::forward<WriteHandler>(handler));
+    if (tls_ != nullptr) {
+      tls_->stream.async_write_some(buffers, std::forward<WriteHandler>(handler));
     } else {
-      std::get<kPlain>(stream_).async_write_some(buffers, std::forward<WriteHandler>(handler));
-    }
-  }
-
-  // How websocket::stream ends the connection after the close handshake: TLS close_notify
-  // first for wss://, then the TCP shutdown.
-  template <class TeardownHandler>
-  friend void async_teardown(boost::beast::role_type role, ClientStream& stream,
-                             TeardownHandler&& handler) {
-    using boost::beast::websocket::async_teardown;
-    if (auto* tls = std::get_if<kTls>(&stream.stream_)) {
-      async_teardown(role, (*tls)->stream, std::forward<TeardownHandler>(handler));
-    } else {
-      async_teardown(role, std::get<kPlain>(stream.stream_),
-                     std::forward<TeardownHandler>(handler));
-    }
-  }
-  friend void teardown(boost::beast::role_type role, ClientStream& stream,
-                       boost::beast::error_code& ec) {
-    using boost::beast::websocket::teardown;
-    if (auto* tls = std::get_if<kTls>(&stream.stream_)) {
-      teardown(role, (*tls)->stream, ec);
-    } else {
-      teardown(role, std::get<kPlain>(stream.stream_), ec);
+      socket_.async_write_some(buffers, std::forward<WriteHandler>(handler));
     }
   }
 
@@ -102,20 +79,11 @@ class ClientStream {
     Tls(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<boost::asio::ssl::context> c)
         : context(std::move(c)), stream(std::move(socket), *context) {}
     std::shared_ptr<boost::asio::ssl::context> context;  // Declared first: outlives `stream`.
-    boost::beast::ssl_stream<boost::beast::tcp_stream> stream;
+    boost::beast::ssl_stream<boost::asio::ip::tcp::socket> stream;
   };
-  using Variant = std::variant<boost::beast::tcp_stream, std::unique_ptr<Tls>>;
-  static constexpr size_t kPlain = 0;
-  static constexpr size_t kTls = 1;
 
-  static Variant Make(boost::asio::ip::tcp::socket&& socket,
-                      std::shared_ptr<boost::asio::ssl::context> tls) {
-    if (tls == nullptr) return Variant(std::in_place_index<kPlain>, std::move(socket));
-    return Variant(std::in_place_index<kTls>,
-                   std::make_unique<Tls>(std::move(socket), std::move(tls)));
-  }
-
-  Variant stream_;
+  boost::asio::ip::tcp::socket socket_;  // Plain; moved into tls_ for wss://.
+  std::unique_ptr<Tls> tls_;
 };
 
 }  // namespace fngate::gateway

@@ -97,13 +97,4 @@ bool ApplyIdentity(const v1::Identity& identity, v1::ConnectionContext& context)
   return changed;
 }
 
-void CopyIdentity(const v1::ConnectionContext& from, v1::ConnectionContext& to) {
-  to.set_user_id(from.user_id());
-  to.set_app_id(from.app_id());
-  to.set_channel(from.channel());
-  to.set_device_id(from.device_id());
-  *to.mutable_groups() = from.groups();
-  *to.mutable_metadata() = from.metadata();
-}
-
 }  // namespace fngate::gateway

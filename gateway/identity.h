@@ -23,7 +23,4 @@ bool ApplyIdentity(const v1::Identity& identity, v1::ConnectionContext& context)
 // ("identity.user_id: at most 256 bytes").
 absl::Status ValidateIdentity(const v1::Identity& identity);
 
-// Copies the fields the functions above change from `from` to `to`.
-void CopyIdentity(const v1::ConnectionContext& from, v1::ConnectionContext& to);
-
 }  // namespace fngate::gateway

@@ -48,13 +48,15 @@ void OnlineTable::UnindexLocked(Row& row) {
 }
 
 void OnlineTable::Add(const std::shared_ptr<Session>& session,
-                      const v1::ConnectionContext& context, std::string user_agent) {
+                      std::shared_ptr<const v1::ConnectionContext> context,
+                      std::string user_agent) {
   auto row = std::make_unique<Row>();
   row->session = session;
-  row->context = std::make_shared<const v1::ConnectionContext>(context);
+  const std::string& id = context->connection_id();
+  row->context = std::move(context);
   row->user_agent = std::move(user_agent);
   absl::MutexLock lock(&mu_);
-  auto [it, inserted] = rows_.try_emplace(context.connection_id(), std::move(row));
+  auto [it, inserted] = rows_.try_emplace(id, std::move(row));
   if (!inserted) return;  // Ids are random 88-bit values: a clash is a bug, not a case.
   IndexLocked(*it->second);
 }

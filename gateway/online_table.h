@@ -10,8 +10,8 @@
 // pending work (Beast's rule), never the table's.
 //
 // Identity lives here first: a change is applied under the lock (so the next call that
-// addresses by user or group sees it at once), and the session is then told to copy the new
-// identity into the context its later events carry (Session::RefreshIdentity).
+// addresses by user or group sees it at once), and the session is then told to pick up the
+// new context for its later events (Session::RefreshIdentity).
 #pragma once
 
 #include <cstdint>
@@ -66,9 +66,10 @@ class OnlineTable {
   OnlineTable();
   ~OnlineTable();
 
-  // Adds an open connection with its context as its connect reply left it.
-  void Add(const std::shared_ptr<Session>& session, const v1::ConnectionContext& context,
-           std::string user_agent);
+  // Adds an open connection with its context as its connect reply left it; the session keeps
+  // sharing it (one copy per connection), and the table replaces it on a change.
+  void Add(const std::shared_ptr<Session>& session,
+           std::shared_ptr<const v1::ConnectionContext> context, std::string user_agent);
   void Remove(const std::string& id);
 
   // Null when the id is unknown or its session is gone.

@@ -1,10 +1,17 @@
 #include "gateway/session.h"
 
 #include <algorithm>
+#include <array>
+#include <span>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -32,7 +39,8 @@ namespace fngate::gateway {
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
-namespace websocket = beast::websocket;
+using boost::system::error_code;
+
 
 namespace {
 
@@ -92,12 +100,86 @@ int CloseCodeForFailure(const grpc::Status& status) {
              : kCloseInternalError;
 }
 
+
+// A write takes at most this many frames or bytes from the queue (one system call on a plain
+// socket): enough to empty the queue of a busy connection in one go, small enough that one
+// write never holds much.
+constexpr size_t kMaxBatchFrames = 32;
+constexpr uint64_t kMaxBatchBytes = 256 * 1024;
+
+// Plain sockets read only once the kernel has bytes, into this buffer, shared by every
+// connection the thread serves: an idle connection holds no read buffer at all.
+constexpr size_t kReadScratchBytes = 64 * 1024;
+uint8_t* ReadScratch() {
+  thread_local std::unique_ptr<uint8_t[]> scratch(new uint8_t[kReadScratchBytes]);
+  return scratch.get();
+}
+// TLS records are decrypted into a buffer of the connection's own (Asio's TLS stream reads
+// into the caller's buffer when it completes, not when the socket is readable).
+constexpr size_t kTlsReadBytes = 16 * 1024;
+
+LimitKind LimitKindOfClose(int code) {
+  switch (code) {
+    case kCloseTooBig:
+      return LimitKind::kMessageSize;
+    case 1007:
+      return LimitKind::kUtf8;
+    default:
+      return LimitKind::kProtocol;
+  }
+}
+
 }  // namespace
 
+// The upgrade request and what the connect event's reply decides, until the 101 is written.
+struct Session::Handshake {
+  explicit Handshake(const ClientStream::executor_type& executor) : timer(executor) {}
+  beast::flat_buffer buffer;
+  std::optional<http::request_parser<http::empty_body>> parser;
+  http::request<http::empty_body> request;
+  v1::ConnectionContext context;  // Frozen into context_ once the function accepts.
+  google::protobuf::RepeatedPtrField<v1::Action> first_actions;
+  std::string user_agent;
+  std::string response;  // The 101, while it is written.
+  net::steady_timer timer;
+  bool timed_out = false;
+};
+
+// Frames written in one call: their headers, the payloads they point to (held, so that the
+// queue may be dropped while the socket still writes from them) and what they count for.
+struct Session::WriteBatch {
+  std::array<std::array<uint8_t, ws::kMaxFrameHeaderBytes>, kMaxBatchFrames + 3> headers;
+  std::array<net::const_buffer, 2 * (kMaxBatchFrames + 3)> buffers;
+  std::array<OutboundMessagePtr, kMaxBatchFrames> messages;
+  std::vector<std::string> owned;  // Compressed payloads and control payloads.
+  size_t frames = 0;
+  size_t buffer_count = 0;
+  size_t message_count = 0;
+  uint64_t payload_bytes = 0;  // Of the messages, as sent (before compression).
+  uint64_t cost = 0;           // Against max_outbound_bytes (QueuedCost).
+  bool close = false;          // Ends with our close frame.
+
+  void Add(ws::Opcode opcode, std::string_view payload, bool compressed) {
+    auto& header = headers[frames++];
+    const size_t n = ws::WriteFrameHeader(opcode, payload.size(), compressed, header.data());
+    buffers[buffer_count++] = net::const_buffer(header.data(), n);
+    if (!payload.empty()) buffers[buffer_count++] = net::const_buffer(payload.data(), payload.size());
+  }
+  // A payload the batch keeps itself. Reserved once: moving a short string would move its
+  // bytes, and a buffer may already point at them.
+  void AddOwned(ws::Opcode opcode, std::string payload, bool compressed) {
+    if (owned.capacity() == 0) owned.reserve(kMaxBatchFrames + 3);
+    owned.push_back(std::move(payload));
+    Add(opcode, owned.back(), compressed);
+  }
+  std::span<const net::const_buffer> Buffers() const { return {buffers.data(), buffer_count}; }
+};
+
 Session::Session(net::ip::tcp::socket&& socket, GatewayState& state)
-    : ws_(std::move(socket), state.tls() != nullptr ? state.tls()->Current() : nullptr),
+    : stream_(std::move(socket), state.tls() != nullptr ? state.tls()->Current() : nullptr),
       state_(state),
-      id_(NewConnectionId()) {}
+      id_(NewConnectionId()),
+      hs_(std::make_unique<Handshake>(stream_.get_executor())) {}
 
 // The listener took a socket slot for this session (GatewayState::TryAddSocket).
 Session::~Session() { state_.RemoveSocket(); }
@@ -116,32 +198,32 @@ std::string Session::NextRequestId() { return absl::StrCat(id_, "-", ++request_c
 template <typename Event>
 Event Session::NewEvent() {
   Event event;
-  *event.mutable_connection() = context_;
+  *event.mutable_connection() = context_ != nullptr ? *context_ : hs_->context;
   event.set_request_id(NextRequestId());
   return event;
 }
 
 void Session::Start() {
-  net::dispatch(ws_.get_executor(), [self = shared_from_this()] {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
     // Counted from the first byte: one address cannot hold more sockets than its share, even
     // sockets that never finish a request.
-    beast::error_code ec;
-    const auto peer = beast::get_lowest_layer(self->ws_).socket().remote_endpoint(ec);
+    error_code ec;
+    const auto peer = self->stream_.socket().remote_endpoint(ec);
     if (ec) return;  // Gone already.
     if (self->slots_.Take(self->state_.address_counter(), AddressKeyOf(peer.address())) !=
         Admission::kAdmitted) {
       self->CountLimit(LimitKind::kPerIp);
       // wss://: no TLS session yet to answer in; closing is the answer.
-      if (self->ws_.next_layer().is_tls()) return;
+      if (self->stream_.is_tls()) return;
       return self->RespondHttp(429, "fngate: too many connections from this address\n");
     }
-    if (!self->ws_.next_layer().is_tls()) return self->ReadRequest();
+    if (!self->stream_.is_tls()) return self->ReadRequest();
     // wss://: the TLS handshake counts against the handshake timeout too.
-    beast::get_lowest_layer(self->ws_).expires_after(
-        self->state_.settings().limits.handshake_timeout);
-    self->ws_.next_layer().async_handshake([self](beast::error_code ec) {
+    self->ArmHandshakeTimer();
+    self->stream_.async_handshake([self](error_code ec) {
       if (ec) {
         FNGATE_LOG(Debug) << "[conn=" << self->id_ << "] no TLS handshake: " << ec.message();
+        if (self->hs_->timed_out) self->CountLimit(LimitKind::kHandshakeTimeout);
         return;
       }
       self->ReadRequest();
@@ -152,39 +234,51 @@ void Session::Start() {
 // ---------------------------------------------------------------------------------------------
 // Handshake
 
+// Bounds the part of the handshake the client controls: the TLS handshake, the request, and
+// writing the answer. The wait for the connect event is bounded by its own deadline.
+void Session::ArmHandshakeTimer() {
+  hs_->timer.expires_after(state_.settings().limits.handshake_timeout);
+  hs_->timer.async_wait([self = shared_from_this()](error_code ec) {
+    if (ec || self->hs_ == nullptr) return;
+    self->hs_->timed_out = true;
+    error_code ignored;
+    self->stream_.socket().close(ignored);  // The pending operation fails and ends it.
+  });
+}
+
 void Session::ReadRequest() {
-  parser_.emplace();
-  parser_->header_limit(state_.settings().limits.max_header_bytes);
-  beast::get_lowest_layer(ws_).expires_after(state_.settings().limits.handshake_timeout);
-  http::async_read(ws_.next_layer(), http_buffer_, *parser_,
+  hs_->parser.emplace();
+  hs_->parser->header_limit(state_.settings().limits.max_header_bytes);
+  if (!stream_.is_tls()) ArmHandshakeTimer();  // wss:// armed it before the TLS handshake.
+  http::async_read(stream_, hs_->buffer, *hs_->parser,
                    beast::bind_front_handler(&Session::OnRequest, shared_from_this()));
 }
 
-void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
+void Session::OnRequest(error_code ec, size_t /*bytes*/) {
   if (ec) {
     // A half-sent request, garbage, or a timeout: nothing was accepted, nobody to tell.
     FNGATE_LOG(Debug) << "[conn=" << id_ << "] no upgrade request: " << ec.message();
-    if (ec == beast::error::timeout) CountLimit(LimitKind::kHandshakeTimeout);
+    if (hs_->timed_out) CountLimit(LimitKind::kHandshakeTimeout);
     if (ec == http::error::header_limit) {
       CountLimit(LimitKind::kHeaderSize);
       return RespondHttp(431, "fngate: request header too large\n");
     }
     return;
   }
-  request_ = parser_->release();
-  parser_.reset();
-  // From here the connect deadline bounds the wait, then the websocket stream's own timeouts.
-  beast::get_lowest_layer(ws_).expires_never();
-  if (!websocket::is_upgrade(request_)) {
-    return RespondHttp(426, "fngate: this endpoint speaks WebSocket only\n");
-  }
+  hs_->request = hs_->parser->release();
+  hs_->parser.reset();
+  // From here the connect deadline bounds the wait.
+  hs_->timer.cancel();
+  if (!CheckWebSocketRequest()) return;
+  const auto& request = hs_->request;
+  v1::ConnectionContext& context = hs_->context;
   RequestTarget target =
-      ParseRequestTarget(std::string_view(request_.target().data(), request_.target().size()));
+      ParseRequestTarget(std::string_view(request.target().data(), request.target().size()));
   function_ = state_.FindFunction(target.function);
   if (function_ < 0) return RespondHttp(404, "fngate: no such function\n");
   if (ConnectionCounter* counter = state_.function_counter(function_)) {
-    beast::error_code ignored;
-    const auto peer = beast::get_lowest_layer(ws_).socket().remote_endpoint(ignored);
+    error_code ignored;
+    const auto peer = stream_.socket().remote_endpoint(ignored);
     const Admission admission = slots_.Take(*counter, AddressKeyOf(peer.address()));
     if (admission == Admission::kTooManyFromAddress) {
       CountLimit(LimitKind::kPerIp);
@@ -196,7 +290,7 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
     }
   }
   if (!OriginAllowed(state_.function(function_).settings().allowed_origins,
-                     request_[http::field::origin])) {
+                     request[http::field::origin])) {
     return RespondHttp(403, "fngate: origin not allowed\n");
   }
   // Signed URLs (gateway/signed_url.h), before the function hears of this connection: 401, or
@@ -209,7 +303,7 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
                       << "): " << signed_url.message;
     return RespondHttp(401, signed_url.HttpBody());
   } else {
-    context_.set_user_id(std::move(signed_url.user_id));
+    context.set_user_id(std::move(signed_url.user_id));
   }
   // Counted before the draining check: a drain starting in between then waits for this one.
   state_.AddLive();
@@ -219,29 +313,28 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
   }
   live_ = true;  // Owes the function a disconnect event once accepted.
 
-  beast::error_code ignored;
-  const auto& socket = beast::get_lowest_layer(ws_).socket();
+  error_code ignored;
   const auto now = std::chrono::system_clock::now();
-  context_.set_connection_id(id_);
-  context_.set_function(target.function);
-  context_.set_path(target.path);
-  for (const auto& [key, value] : target.query) (*context_.mutable_query())[key] = value;
+  context.set_connection_id(id_);
+  context.set_function(target.function);
+  context.set_path(target.path);
+  for (const auto& [key, value] : target.query) (*context.mutable_query())[key] = value;
   for (const std::string& name : state_.settings().forward_headers) {
-    auto it = request_.find(beast::string_view(name.data(), name.size()));
-    if (it != request_.end()) {
-      (*context_.mutable_headers())[name] = std::string(it->value());
+    auto it = request.find(beast::string_view(name.data(), name.size()));
+    if (it != request.end()) {
+      (*context.mutable_headers())[name] = std::string(it->value());
     }
   }
-  if (auto it = request_.find(http::field::user_agent); it != request_.end()) {
-    user_agent_ = std::string(it->value());
+  if (auto it = request.find(http::field::user_agent); it != request.end()) {
+    hs_->user_agent = std::string(it->value());
   }
-  context_.set_client_address(ClientAddressOf(socket.remote_endpoint(ignored)));
-  SetTimestamp(now, *context_.mutable_connected_at());
-  context_.set_gateway(state_.control_advertise());
+  context.set_client_address(ClientAddressOf(stream_.socket().remote_endpoint(ignored)));
+  SetTimestamp(now, *context.mutable_connected_at());
+  context.set_gateway(state_.control_advertise());
   last_activity_us_.store(UnixMicros(now), std::memory_order_relaxed);
 
   v1::ConnectEvent event = NewEvent<v1::ConnectEvent>();
-  if (auto it = request_.find(http::field::sec_websocket_protocol); it != request_.end()) {
+  if (auto it = request.find(http::field::sec_websocket_protocol); it != request.end()) {
     for (std::string& p : SplitSubprotocols({it->value().data(), it->value().size()})) {
       event.add_subprotocols(std::move(p));
     }
@@ -250,11 +343,30 @@ void Session::OnRequest(beast::error_code ec, size_t /*bytes*/) {
   state_.function(function_).OnConnect(
       std::move(event), [self = shared_from_this(), request_id = std::move(request_id)](
                             const grpc::Status& status, v1::ConnectResponse& reply) {
-        net::post(self->ws_.get_executor(),
+        net::post(self->stream_.get_executor(),
                   [self, request_id, status, reply = std::move(reply)]() mutable {
                     self->OnConnectReply(request_id, status, std::move(reply));
                   });
       });
+}
+
+bool Session::CheckWebSocketRequest() {
+  const auto& request = hs_->request;
+  // GET, HTTP/1.1 or later, "Connection: upgrade" and "Upgrade: websocket".
+  if (!beast::websocket::is_upgrade(request)) {
+    RespondHttp(426, "fngate: this endpoint speaks WebSocket only\n");
+    return false;
+  }
+  if (request[http::field::sec_websocket_version] != "13") {
+    RespondHttp(426, "fngate: WebSocket version 13 only\n", /*version_header=*/true);
+    return false;
+  }
+  const beast::string_view key = request[http::field::sec_websocket_key];
+  if (!ws::IsValidClientKey({key.data(), key.size()})) {
+    RespondHttp(400, "fngate: missing or malformed Sec-WebSocket-Key\n");
+    return false;
+  }
+  return true;
 }
 
 // The peer, or behind trusted proxies the client they name in X-Forwarded-For.
@@ -262,7 +374,7 @@ std::string Session::ClientAddressOf(const net::ip::tcp::endpoint& peer) const {
   const std::vector<IpNetwork>& trusted = state_.settings().trusted_proxies;
   if (!trusted.empty()) {
     std::string forwarded_for;  // Every X-Forwarded-For header, in order, as one list.
-    for (auto [it, end] = request_.equal_range("x-forwarded-for"); it != end; ++it) {
+    for (auto [it, end] = hs_->request.equal_range("x-forwarded-for"); it != end; ++it) {
       absl::StrAppend(&forwarded_for, forwarded_for.empty() ? "" : ",",
                       absl::string_view(it->value().data(), it->value().size()));
     }
@@ -298,16 +410,18 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
     if (http_status < 400 || http_status > 599) http_status = 403;
     return refuse(http_status, reply.reject().reason());
   }
-  if (!reply.user_id().empty()) context_.set_user_id(reply.user_id());
-  if (!reply.app_id().empty()) context_.set_app_id(reply.app_id());
-  if (!reply.channel().empty()) context_.set_channel(reply.channel());
-  if (!reply.device_id().empty()) context_.set_device_id(reply.device_id());
-  for (const auto& [key, value] : reply.metadata()) (*context_.mutable_metadata())[key] = value;
-  JoinGroups(ValidGroups(id_, reply.groups()), context_);
+  v1::ConnectionContext& context = hs_->context;
+  const auto& request = hs_->request;
+  if (!reply.user_id().empty()) context.set_user_id(reply.user_id());
+  if (!reply.app_id().empty()) context.set_app_id(reply.app_id());
+  if (!reply.channel().empty()) context.set_channel(reply.channel());
+  if (!reply.device_id().empty()) context.set_device_id(reply.device_id());
+  for (const auto& [key, value] : reply.metadata()) (*context.mutable_metadata())[key] = value;
+  JoinGroups(ValidGroups(id_, reply.groups()), context);
   std::string subprotocol;
   const std::vector<std::string> offered =
-      SplitSubprotocols({request_[http::field::sec_websocket_protocol].data(),
-                         request_[http::field::sec_websocket_protocol].size()});
+      SplitSubprotocols({request[http::field::sec_websocket_protocol].data(),
+                         request[http::field::sec_websocket_protocol].size()});
   auto was_offered = [&offered](std::string_view name) {
     return std::find(offered.begin(), offered.end(), name) != offered.end();
   };
@@ -325,41 +439,52 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
                           << " bytes) the client did not offer; ignored";
     }
   }
-  context_.set_subprotocol(subprotocol);
+  context.set_subprotocol(subprotocol);
   envelope_ = subprotocol == envelope::kSubprotocol;
-  first_actions_ = std::move(*reply.mutable_actions());
 
-  const LimitSettings& limits = this->limits();
-  websocket::stream_base::timeout timeouts;
-  timeouts.handshake_timeout = limits.handshake_timeout;
-  timeouts.idle_timeout = limits.idle_timeout;
-  timeouts.keep_alive_pings = true;  // Ping at half the idle timeout; close if nothing comes.
-  ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator(
-      [subprotocol](websocket::response_type& response) {
-        response.set(http::field::server, "fngate");
-        if (!subprotocol.empty()) response.set(http::field::sec_websocket_protocol, subprotocol);
-      }));
-  ws_.read_message_max(limits.max_message_bytes);  // After decompression, with deflate.
+  // The 101 (RFC 6455 section 4.2.2).
+  const beast::string_view key = request[http::field::sec_websocket_key];
+  std::string& response = hs_->response;
+  absl::StrAppend(&response,
+                  "HTTP/1.1 101 Switching Protocols\r\n"
+                  "Upgrade: websocket\r\n"
+                  "Connection: Upgrade\r\n"
+                  "Sec-WebSocket-Accept: ",
+                  ws::AcceptKey({key.data(), key.size()}), "\r\nServer: fngate\r\n");
+  if (!subprotocol.empty()) absl::StrAppend(&response, "Sec-WebSocket-Protocol: ", subprotocol, "\r\n");
   if (state_.function(function_).settings().permessage_deflate) {
-    websocket::permessage_deflate deflate;
-    deflate.server_enable = true;  // Used only when the client offers it.
-    ws_.set_option(deflate);
+    std::string extensions;  // Every Sec-WebSocket-Extensions header, as one list.
+    for (auto [it, end] = request.equal_range(http::field::sec_websocket_extensions); it != end;
+         ++it) {
+      absl::StrAppend(&extensions, extensions.empty() ? "" : ", ",
+                      absl::string_view(it->value().data(), it->value().size()));
+    }
+    if (std::optional<std::string> answer = ws::NegotiateDeflate(extensions)) {
+      deflate_ = true;
+      absl::StrAppend(&response, "Sec-WebSocket-Extensions: ", *answer, "\r\n");
+    }
   }
-  ws_.auto_fragment(false);  // One frame per message: fewer headers, fewer writes.
+  response += "\r\n";
+
   // The connection exists from here: it is in the online table, and what is sent or closed
   // now (the reply's own actions first) is queued and written once the handshake is done.
   accepting_ = true;
-  state_.table().Add(shared_from_this(), context_, user_agent_);
-  if (envelope_) EnqueueText(envelope::OpenFrame(id_, context_.user_id()));
-  ApplyActions(first_actions_);
-  first_actions_.Clear();
-  ws_.async_accept(request_, beast::bind_front_handler(&Session::OnAccept, shared_from_this()));
+  context_ = std::make_shared<const v1::ConnectionContext>(std::move(context));
+  state_.table().Add(shared_from_this(), context_, std::move(hs_->user_agent));
+  if (envelope_) EnqueueText(envelope::OpenFrame(id_, context_->user_id()));
+  hs_->first_actions = std::move(*reply.mutable_actions());
+  ApplyActions(hs_->first_actions);
+  hs_->first_actions.Clear();
+  ArmHandshakeTimer();
+  net::async_write(stream_, net::buffer(response),
+                   [self = shared_from_this()](error_code ec, size_t) { self->OnAccept(ec); });
 }
 
-void Session::OnAccept(beast::error_code ec) {
-  request_ = {};
-  http_buffer_ = beast::flat_buffer();
+void Session::OnAccept(error_code ec) {
+  // Bytes the client sent right behind its request are its first frames.
+  const auto leftover = hs_->buffer.data();
+  pending_.assign(static_cast<const char*>(leftover.data()), leftover.size());
+  hs_.reset();  // Cancels the handshake timer too.
   accepting_ = false;
   if (ec) {
     // The function accepted it, so it hears the end too: its own close if one was queued.
@@ -374,19 +499,27 @@ void Session::OnAccept(beast::error_code ec) {
                                           limits().message_burst,
                                           std::chrono::steady_clock::now());
   }
+  reader_.emplace(limits().max_message_bytes, deflate_);  // After decompression, with deflate.
+  if (!stream_.is_tls()) {
+    // Reads happen only once the socket is readable (ReadNext), and must never block.
+    error_code ignored;
+    stream_.socket().non_blocking(true, ignored);
+  }
   StartLifetimeTimer();
-  FNGATE_LOG(Debug) << "[conn=" << id_ << "] open on " << context_.function() << " from "
-                    << context_.client_address();
+  ArmIdleTimer();
+  FNGATE_LOG(Debug) << "[conn=" << id_ << "] open on " << context_->function() << " from "
+                    << context_->client_address();
   if (!outbound_.empty()) WriteNext();  // Queued during the handshake.
   if (state_.draining()) BeginClose(kCloseGoingAway, "going away", v1::CLOSED_BY_SHUTDOWN, false);
+  if (!pending_.empty()) paused_with_input_ = true;
   ReadNext();
 }
 
 void Session::StartLifetimeTimer() {
   if (limits().max_lifetime.count() == 0) return;
-  lifetime_timer_ = std::make_unique<net::steady_timer>(ws_.get_executor());
+  lifetime_timer_ = std::make_unique<net::steady_timer>(stream_.get_executor());
   lifetime_timer_->expires_after(limits().max_lifetime);
-  lifetime_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+  lifetime_timer_->async_wait([self = shared_from_this()](error_code ec) {
     if (ec || self->socket_done_) return;
     // Clients reconnect and land elsewhere: long-lived connections spread again.
     if (self->BeginClose(kCloseGoingAway, "connection lifetime reached",
@@ -396,83 +529,142 @@ void Session::StartLifetimeTimer() {
   });
 }
 
-void Session::RespondHttp(int status, std::string body) {
+void Session::RespondHttp(int status, std::string body, bool version_header) {
   state_.metrics().CountHandshakeRefusal(status);
   auto response = std::make_shared<http::response<http::string_body>>(
-      static_cast<http::status>(status), request_.version() == 10 ? 10 : 11);
+      static_cast<http::status>(status), hs_->request.version() == 10 ? 10 : 11);
   response->set(http::field::server, "fngate");
   response->set(http::field::content_type, "text/plain; charset=utf-8");
+  if (version_header) response->set(http::field::sec_websocket_version, "13");
   response->keep_alive(false);
   response->body() = std::move(body);
   response->prepare_payload();
-  beast::get_lowest_layer(ws_).expires_after(state_.settings().limits.handshake_timeout);
-  http::async_write(ws_.next_layer(), *response,
-                    [self = shared_from_this(), response](beast::error_code, size_t) {
+  ArmHandshakeTimer();
+  http::async_write(stream_, *response,
+                    [self = shared_from_this(), response](error_code, size_t) {
+                      self->hs_->timer.cancel();
                       // The session (and the connection slots it holds) lives until the
                       // socket is closed.
-                      LingeringClose(beast::get_lowest_layer(self->ws_).release_socket(),
+                      LingeringClose(std::move(self->stream_.socket()),
                                      self->state_.settings().limits.handshake_timeout, self);
                     });
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reading and events
+// Reading
 
-void Session::ReadNext() {
-  if (reading_ || socket_done_ || !open_ || drain_pending_) return;
-  if (inbound_.size() >= limits().max_inbound_queue) return;  // Backpressure.
-  reading_ = true;
-  ws_.async_read(read_buffer_, beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+bool Session::ReadPaused() const {
+  // Once our close frame is out, only the client's close is awaited: read on regardless.
+  if (close_sent_) return false;
+  return drain_pending_ || inbound_.size() >= limits().max_inbound_queue;
 }
 
-void Session::OnRead(beast::error_code ec, size_t bytes) {
+void Session::ReadNext() {
+  if (consuming_ || reading_ || socket_done_ || !open_ || failing_ || close_received_) return;
+  if (ReadPaused()) return;
+  if (paused_with_input_) {
+    // What arrived while reading was paused goes first.
+    Consume(nullptr, 0);
+    if (socket_done_ || failing_ || close_received_ || ReadPaused()) return;
+  }
+  reading_ = true;
+  if (stream_.is_tls()) {
+    if (tls_buffer_ == nullptr) tls_buffer_.reset(new uint8_t[kTlsReadBytes]);
+    stream_.async_read_some(net::buffer(tls_buffer_.get(), kTlsReadBytes),
+                            beast::bind_front_handler(&Session::OnTlsRead, shared_from_this()));
+  } else {
+    // No buffer is tied up while the connection is idle: wait until the kernel has bytes.
+    stream_.socket().async_wait(
+        net::ip::tcp::socket::wait_read,
+        beast::bind_front_handler(&Session::OnReadable, shared_from_this()));
+  }
+}
+
+void Session::OnReadable(error_code ec) {
   reading_ = false;
-  if (ec) {
-    if (close_started_) return OnSocketDone(close_code_, close_reason_, closed_by_);
-    if (ec == websocket::error::closed) {
-      const websocket::close_reason& reason = ws_.reason();
-      return OnSocketDone(reason.code == websocket::close_code::none ? 1005 : reason.code,
-                          std::string(reason.reason.data(), reason.reason.size()),
-                          v1::CLOSED_BY_CLIENT);
-    }
-    if (ws_.reason().code != websocket::close_code::none) {
-      // The client's close frame came and was answered, but the client did not end the TCP
-      // connection before Beast's closing timeout: still the client's goodbye.
-      const websocket::close_reason& reason = ws_.reason();
-      return OnSocketDone(reason.code, std::string(reason.reason.data(), reason.reason.size()),
-                          v1::CLOSED_BY_CLIENT);
-    }
-    // Beast failed the connection and sent the matching close frame itself (RFC 6455 7.1.7).
-    if (ec == websocket::error::message_too_big) {
-      CountLimit(LimitKind::kMessageSize);
-      return OnSocketDone(kCloseTooBig, "message too big", v1::CLOSED_BY_LIMIT);
-    }
-    if (ec == websocket::error::bad_frame_payload) {
-      CountLimit(LimitKind::kUtf8);
-      return OnSocketDone(1007, "invalid payload", v1::CLOSED_BY_LIMIT);
-    }
-    if (ec == websocket::condition::protocol_violation) {
-      FNGATE_LOG(Debug) << "[conn=" << id_ << "] protocol violation: " << ec.message();
-      CountLimit(LimitKind::kProtocol);
-      return OnSocketDone(1002, "protocol error", v1::CLOSED_BY_LIMIT);
-    }
-    if (ec == beast::error::timeout) {
-      // The keepalive ping went unanswered: Beast dropped the connection without a close
-      // frame (the peer is presumed gone), hence 1006.
-      CountLimit(LimitKind::kIdle);
-      return OnSocketDone(kCloseAbnormal, "idle timeout", v1::CLOSED_BY_TIMEOUT);
-    }
-    return OnSocketDone(kCloseAbnormal, "", v1::CLOSED_BY_NETWORK);
+  if (socket_done_) return;
+  size_t bytes = 0;
+  if (!ec) {
+    bytes = stream_.socket().read_some(net::buffer(ReadScratch(), kReadScratchBytes), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) return ReadNext();
   }
-  if (!AdmitMessage()) {
-    read_buffer_.consume(bytes);
-    return ReadNext();
+  if (ec) return OnReadError(ec);
+  heard_ = true;
+  Consume(ReadScratch(), bytes);
+  ReadNext();
+}
+
+void Session::OnTlsRead(error_code ec, size_t bytes) {
+  reading_ = false;
+  if (socket_done_) return;
+  if (ec) return OnReadError(ec);
+  heard_ = true;
+  Consume(tls_buffer_.get(), bytes);
+  ReadNext();
+}
+
+void Session::OnReadError(error_code ec) {
+  // Our close frame went out (or is queued): the client ended TCP instead of answering, which
+  // ends our close all the same.
+  if (close_started_) return OnSocketDone(close_code_, close_reason_, closed_by_);
+  FNGATE_LOG(Debug) << "[conn=" << id_ << "] read: " << ec.message();
+  OnSocketDone(kCloseAbnormal, "", v1::CLOSED_BY_NETWORK);
+}
+
+void Session::Consume(const uint8_t* data, size_t size) {
+  std::string joined;
+  if (!pending_.empty()) {
+    pending_.append(reinterpret_cast<const char*>(data), size);
+    joined.swap(pending_);
+    data = reinterpret_cast<const uint8_t*>(joined.data());
+    size = joined.size();
   }
+  paused_with_input_ = false;
+  consuming_ = true;  // ReadNext() waits until this pass is over.
+  while (size > 0 && !socket_done_ && !failing_ && !close_received_) {
+    if (ReadPaused()) {
+      paused_with_input_ = true;
+      break;
+    }
+    size_t used = 0;
+    const ws::FrameReader::Result result = reader_->Parse(data, size, used);
+    data += used;
+    size -= used;
+    if (result == ws::FrameReader::Result::kNeedMore) break;  // An incomplete header is left.
+    switch (result) {
+      case ws::FrameReader::Result::kMessage:
+        OnMessage(reader_->TakeMessage(), reader_->binary());
+        break;
+      case ws::FrameReader::Result::kPing:
+        if (close_started_) break;  // The close frame answers now.
+        pong_due_ = true;  // Only the latest ping needs its pong (RFC 6455 section 5.5.3).
+        pong_payload_.assign(reader_->control_payload());
+        if (!writing_) WriteNext();
+        break;
+      case ws::FrameReader::Result::kPong:
+        break;  // Heard: that is all a pong is for.
+      case ws::FrameReader::Result::kClose:
+        OnClientClose(reader_->close_code(), std::string(reader_->close_reason()));
+        break;
+      case ws::FrameReader::Result::kError:
+        OnProtocolError(reader_->error_code(), reader_->error_reason());
+        break;
+      case ws::FrameReader::Result::kNeedMore:
+        break;
+    }
+  }
+  consuming_ = false;
+  if (size > 0 && !socket_done_ && !failing_ && !close_received_) {
+    pending_.assign(reinterpret_cast<const char*>(data), size);
+  }
+}
+
+void Session::OnMessage(std::string data, bool binary) {
+  if (close_sent_) return;  // After our close frame, data is read and dropped (RFC 6455 1.4).
+  if (!AdmitMessage()) return;
   Inbound message;
-  message.data = beast::buffers_to_string(read_buffer_.data());
-  message.kind = ws_.got_binary() ? OutboundMessage::Kind::kBinary : OutboundMessage::Kind::kText;
-  read_buffer_.consume(bytes);
-  if (read_buffer_.capacity() > 64 * 1024) read_buffer_ = beast::flat_buffer();  // Give back.
+  message.data = std::move(data);
+  message.kind = binary ? OutboundMessage::Kind::kBinary : OutboundMessage::Kind::kText;
   last_activity_us_.store(UnixMicros(std::chrono::system_clock::now()),
                           std::memory_order_relaxed);
   messages_in_.Add(1);
@@ -480,12 +672,56 @@ void Session::OnRead(beast::error_code ec, size_t bytes) {
   metrics().messages_in.fetch_add(1, std::memory_order_relaxed);
   metrics().bytes_in.fetch_add(message.data.size(), std::memory_order_relaxed);
   if (envelope_ && message.kind == OutboundMessage::Kind::kText && AnswerEnvelopeFrame(message)) {
-    return ReadNext();
+    return;
   }
   message.sequence = next_sequence_++;
   inbound_.push_back(std::move(message));
   PumpMessages();
-  ReadNext();
+}
+
+void Session::OnClientClose(int code, std::string reason) {
+  close_received_ = true;
+  if (close_sent_) return Teardown();  // It answers ours: the close handshake is done.
+  if (close_started_) return;  // Ours is queued and answers it; then Teardown (OnWrite).
+  // The client's goodbye: answered with its own code at once, ahead of anything queued.
+  BeginClose(code, std::move(reason), v1::CLOSED_BY_CLIENT, /*urgent=*/true);
+}
+
+// The client broke RFC 6455 (or a message is over the limit): the close frame says why, and
+// nothing more is read (RFC 6455 section 7.1.7).
+void Session::OnProtocolError(int code, std::string_view reason) {
+  FNGATE_LOG(Debug) << "[conn=" << id_ << "] failing the connection: " << code << " " << reason;
+  CountLimit(LimitKindOfClose(code));
+  failing_ = true;
+  if (close_sent_) return Teardown();
+  if (close_started_) return;  // Ours goes out, then Teardown (OnWrite).
+  BeginClose(code, std::string(reason), v1::CLOSED_BY_LIMIT, /*urgent=*/true);
+}
+
+void Session::ArmIdleTimer() {
+  const std::chrono::milliseconds idle = limits().idle_timeout;
+  if (idle.count() == 0) return;
+  if (idle_timer_ == nullptr) idle_timer_ = std::make_unique<net::steady_timer>(stream_.get_executor());
+  idle_timer_->expires_after(idle / 2);
+  idle_timer_->async_wait([self = shared_from_this()](error_code ec) {
+    if (ec || self->socket_done_) return;
+    if (self->heard_) {
+      self->heard_ = false;
+      self->pinged_ = false;
+    } else if (!self->pinged_) {
+      self->pinged_ = true;
+      if (!self->close_started_) {
+        self->ping_due_ = true;
+        if (!self->writing_) self->WriteNext();
+      }
+    } else {
+      // Nothing for a whole idle timeout, not even a pong: the peer is presumed gone, and no
+      // close frame is sent to it (1006).
+      self->CountLimit(LimitKind::kIdle);
+      return self->OnSocketDone(kCloseAbnormal, "idle timeout", v1::CLOSED_BY_TIMEOUT);
+    }
+    self->ArmIdleTimer();
+  });
 }
 
 // A message over the rate closes the connection with 1008; it and what is read after it
@@ -531,7 +767,7 @@ void Session::PumpMessages() {
         std::move(event), [self = shared_from_this(), sequence = message.sequence,
                            request_number, ack_id = std::move(message.ack_id)](
                               const grpc::Status& status, v1::MessageResponse& reply) mutable {
-          net::post(self->ws_.get_executor(),
+          net::post(self->stream_.get_executor(),
                     [self, sequence, request_number, ack_id = std::move(ack_id), status,
                      reply = std::move(reply)]() mutable {
                       self->OnMessageReply(sequence, request_number, ack_id, status,
@@ -627,7 +863,7 @@ void Session::FireError(v1::EventKind failed, const std::string& failed_request_
           FNGATE_LOG(Debug) << "[conn=" << self->id_
                             << "] error event not delivered: " << status.error_message();
         }
-        net::post(self->ws_.get_executor(), [self] {
+        net::post(self->stream_.get_executor(), [self] {
           --self->pending_errors_;
           self->MaybeSendDisconnect();
         });
@@ -742,7 +978,7 @@ void Session::ApplyActions(google::protobuf::RepeatedPtrField<v1::Action>& actio
             },
             nullptr);
         // The next event of this connection may go out before the posted refresh runs.
-        if (auto latest = state_.table().ContextOf(id_)) CopyIdentity(*latest, context_);
+        if (auto latest = state_.table().ContextOf(id_)) context_ = std::move(latest);
         break;
       }
       case v1::Action::ACTION_NOT_SET:
@@ -756,6 +992,7 @@ void Session::OnSocketDone(int code, std::string reason, v1::ClosedBy by) {
   socket_done_ = true;
   if (close_timer_) close_timer_->cancel();
   if (lifetime_timer_) lifetime_timer_->cancel();
+  if (idle_timer_) idle_timer_->cancel();
   slots_.Release();  // The socket is closed below: its address may connect again.
   state_.table().Remove(id_);
   if (open_) {
@@ -768,12 +1005,31 @@ void Session::OnSocketDone(int code, std::string reason, v1::ClosedBy by) {
   state_.metrics().CountClose(code);
   outbound_.clear();
   outbound_bytes_ = 0;
-  // A write may still be running (a client that half-closed while we wrote): stop it.
-  beast::error_code ignored;
-  beast::get_lowest_layer(ws_).socket().close(ignored);
+  pending_.clear();
+  if (!reading_ && !writing_ && !stream_.is_tls() && close_started_) {
+    // After a close frame: FIN, then drop what the client still sends until it closes, so
+    // that a reset cannot destroy our close frame before the client read it.
+    LingeringClose(std::move(stream_.socket()),
+                   std::min<std::chrono::milliseconds>(std::chrono::seconds(2),
+                                                       limits().handshake_timeout));
+  } else {
+    // A read or write may still be running (a client that half-closed while we wrote, a
+    // timeout): closing stops it.
+    error_code ignored;
+    stream_.socket().close(ignored);
+  }
   FNGATE_LOG(Debug) << "[conn=" << id_ << "] closed " << code << " by "
                     << v1::ClosedBy_Name(by);
   PumpMessages();  // What was read still goes out, then the disconnect event.
+}
+
+void Session::Teardown() {
+  if (socket_done_) return;
+  if (!stream_.is_tls()) return OnSocketDone(close_code_, close_reason_, closed_by_);
+  // wss://: close_notify first; the close timer (BeginClose) bounds the wait for the client's.
+  stream_.async_shutdown([self = shared_from_this()](error_code) {
+    self->OnSocketDone(self->close_code_, self->close_reason_, self->closed_by_);
+  });
 }
 
 void Session::MaybeSendDisconnect() {
@@ -798,7 +1054,7 @@ void Session::MaybeSendDisconnect() {
 
 void Session::Send(OutboundMessagePtr message, std::shared_ptr<const CloseOrder> then_close,
                    absl::AnyInvocable<void(SendOutcome)> done) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), message = std::move(message),
+  net::post(stream_.get_executor(), [self = shared_from_this(), message = std::move(message),
                                  then_close = std::move(then_close),
                                  done = std::move(done)]() mutable {
     const SendOutcome outcome = self->Enqueue(std::move(message));
@@ -811,14 +1067,14 @@ void Session::Send(OutboundMessagePtr message, std::shared_ptr<const CloseOrder>
 
 void Session::Close(int code, std::string reason, v1::ClosedBy by, bool urgent,
                     absl::AnyInvocable<void(bool)> done) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason), by,
+  net::post(stream_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason), by,
                                  urgent, done = std::move(done)]() mutable {
     done(self->BeginClose(code, std::move(reason), by, urgent));
   });
 }
 
 void Session::Drain() {
-  net::post(ws_.get_executor(), [self = shared_from_this()] { self->StartDrain(); });
+  net::post(stream_.get_executor(), [self = shared_from_this()] { self->StartDrain(); });
 }
 
 void Session::StartDrain() {
@@ -830,17 +1086,17 @@ void Session::StartDrain() {
   }
   // A quarter of the grace for the replies, half for the close handshake (BeginClose), the rest
   // for the disconnect event.
-  close_timer_ = std::make_unique<net::steady_timer>(ws_.get_executor());
+  close_timer_ = std::make_unique<net::steady_timer>(stream_.get_executor());
   close_timer_->expires_after(state_.settings().drain_grace / 4);
-  close_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+  close_timer_->async_wait([self = shared_from_this()](error_code ec) {
     if (!ec) self->BeginClose(kCloseGoingAway, "going away", v1::CLOSED_BY_SHUTDOWN, false);
   });
 }
 
 void Session::RefreshIdentity() {
-  net::post(ws_.get_executor(), [self = shared_from_this()] {
+  net::post(stream_.get_executor(), [self = shared_from_this()] {
     if (auto latest = self->state_.table().ContextOf(self->id_)) {
-      CopyIdentity(*latest, self->context_);
+      self->context_ = std::move(latest);
     }
   });
 }
@@ -855,17 +1111,18 @@ void Session::FillStats(v1::ConnectionInfo& info) const {
   info.set_bytes_out(bytes_out_.Get());
 }
 
+
 SendOutcome Session::Enqueue(OutboundMessagePtr message) {
   if (!(open_ || accepting_) || close_started_) return SendOutcome::kGone;
   const uint64_t size = QueuedCost(message->data.size());
-  if (outbound_bytes_ + size > limits().max_outbound_bytes) {
+  if (outbound_bytes_ + writing_bytes_ + size > limits().max_outbound_bytes) {
     if (limits().slow_consumer == SlowConsumerPolicy::kDropOldest) {
       if (!DropOldest(size)) return SendOutcome::kOverflow;
     } else {
       // A reader this slow would cost unbounded memory: it is closed, and the sender told.
       state_.metrics().slow_consumer_drops.fetch_add(1, std::memory_order_relaxed);
-      FNGATE_LOG(Info) << "[conn=" << id_ << "] slow consumer: " << outbound_bytes_
-                       << " bytes queued; closing";
+      FNGATE_LOG(Info) << "[conn=" << id_ << "] slow consumer: "
+                       << outbound_bytes_ + writing_bytes_ << " bytes queued; closing";
       CountLimit(LimitKind::kSlowConsumer);
       BeginClose(kClosePolicy, "slow consumer", v1::CLOSED_BY_LIMIT, /*urgent=*/true);
       return SendOutcome::kOverflow;
@@ -873,30 +1130,30 @@ SendOutcome Session::Enqueue(OutboundMessagePtr message) {
   }
   outbound_bytes_ += size;
   outbound_.push_back(Outbound{std::move(message)});
-  if (open_ && outbound_.size() == 1) WriteNext();  // Else OnAccept() or OnWrite() goes on.
+  if (open_ && !writing_) WriteNext();  // Else OnAccept() or OnWrite() goes on.
   return SendOutcome::kQueued;
 }
 
-// slow_consumer: drop_oldest. Drops the oldest queued messages, never the one being written
-// (a frame cannot be cut), until `size` more bytes fit. When even that is not enough, drops
+// slow_consumer: drop_oldest. Drops the oldest queued messages, never those being written (a
+// frame cannot be cut), until `size` more bytes fit. When even that is not enough, drops
 // nothing and the new message is the one dropped (false).
 bool Session::DropOldest(uint64_t size) {
   const uint64_t max_bytes = limits().max_outbound_bytes;
-  const size_t first = open_ ? 1 : 0;  // While open, the front is being written.
+  const uint64_t held = outbound_bytes_ + writing_bytes_;
   size_t count = 0;
   uint64_t freed = 0;
-  while (outbound_bytes_ - freed + size > max_bytes && first + count < outbound_.size()) {
+  while (held - freed + size > max_bytes && count < outbound_.size()) {
     // No close frame is queued here: Enqueue refuses once a close started.
-    freed += QueuedCost(outbound_[first + count].message->data.size());
+    freed += QueuedCost(outbound_[count].message->data.size());
     ++count;
   }
   CountLimit(LimitKind::kSlowConsumer);
-  if (outbound_bytes_ - freed + size > max_bytes) {
+  if (held - freed + size > max_bytes) {
     metrics().outbound_dropped.fetch_add(1, std::memory_order_relaxed);  // The new one.
     return false;
   }
   metrics().outbound_dropped.fetch_add(count, std::memory_order_relaxed);
-  outbound_.erase(first, count);
+  outbound_.erase(0, count);
   outbound_bytes_ -= freed;
   return true;
 }
@@ -907,50 +1164,76 @@ bool Session::BeginClose(int code, std::string reason, v1::ClosedBy by, bool urg
   close_code_ = code;
   close_reason_ = std::move(reason);
   closed_by_ = by;
-  if (urgent && open_ && !outbound_.empty()) {
-    // Keep the message being written (a frame cannot be cut), drop the rest.
-    outbound_.truncate_after_front();
-    outbound_bytes_ = QueuedCost(outbound_.front().message->data.size());
-  } else if (urgent) {
-    outbound_.clear();  // Still in the handshake: nothing is being written yet.
+  if (urgent) {
+    // What is already with the socket finishes (a frame cannot be cut); the rest is dropped.
+    outbound_.clear();
     outbound_bytes_ = 0;
   }
   outbound_.push_back(Outbound{nullptr});
-  if (open_ && outbound_.size() == 1) WriteNext();
-  // The close handshake has its own timeout, but a write stuck behind a client that reads
-  // nothing does not: this bounds the whole goodbye. When draining, it also leaves half the
-  // grace period to deliver the disconnect event of a client that never answers.
+  if (open_ && !writing_) WriteNext();
+  // Bounds the whole goodbye: a write stuck behind a client that reads nothing, a client that
+  // never answers our close frame. When draining, it also leaves half the grace period to
+  // deliver the disconnect event of a client that never answers.
   std::chrono::milliseconds goodbye = state_.settings().limits.handshake_timeout;
   if (by == v1::CLOSED_BY_SHUTDOWN) goodbye = std::min(goodbye, state_.settings().drain_grace / 2);
-  close_timer_ = std::make_unique<net::steady_timer>(ws_.get_executor());
+  close_timer_ = std::make_unique<net::steady_timer>(stream_.get_executor());
   close_timer_->expires_after(goodbye);
-  close_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (!ec && !self->socket_done_) beast::get_lowest_layer(self->ws_).close();
+  close_timer_->async_wait([self = shared_from_this()](error_code ec) {
+    if (!ec) self->OnSocketDone(self->close_code_, self->close_reason_, self->closed_by_);
   });
   return true;
 }
 
+// Writes what is due -- a pong, a keepalive ping, then queued frames in order, our close frame
+// last -- as one batch: one system call on a plain socket, however many frames.
 void Session::WriteNext() {
-  const Outbound& next = outbound_.front();
-  if (next.message == nullptr) {
-    ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_),
-                                            close_reason_),
-                    beast::bind_front_handler(&Session::OnCloseSent, shared_from_this()));
-    return;
+  if (writing_ || socket_done_ || !open_ || close_sent_) return;
+  auto batch = std::make_unique<WriteBatch>();
+  if (pong_due_) {
+    pong_due_ = false;
+    batch->AddOwned(ws::Opcode::kPong, std::move(pong_payload_), false);
+    pong_payload_.clear();
   }
-  ws_.binary(next.message->binary());  // Safe: at most one write is in flight.
-  // The handler holds the message too: the queue may be cleared (connection over) while Beast
-  // is still writing from it.
-  const std::string& data = envelope_ ? next.message->EnvelopeData() : next.message->data;
-  ws_.async_write(net::buffer(data),
-                  [self = shared_from_this(), message = next.message](beast::error_code ec,
-                                                                      size_t bytes) {
-                    self->OnWrite(ec, bytes);
-                  });
+  if (ping_due_) {
+    ping_due_ = false;
+    batch->Add(ws::Opcode::kPing, {}, false);
+  }
+  while (!outbound_.empty() && batch->message_count < kMaxBatchFrames &&
+         batch->payload_bytes < kMaxBatchBytes) {
+    Outbound& next = outbound_.front();
+    if (next.message == nullptr) {
+      batch->AddOwned(ws::Opcode::kClose, ws::ClosePayload(close_code_, close_reason_), false);
+      batch->close = true;
+      outbound_.pop_front();
+      break;
+    }
+    const OutboundMessage& message = *next.message;
+    const std::string& data = envelope_ ? message.EnvelopeData() : message.data;
+    const ws::Opcode opcode = message.binary() ? ws::Opcode::kBinary : ws::Opcode::kText;
+    if (deflate_) {
+      batch->AddOwned(opcode, ws::DeflateMessage(data), true);
+    } else {
+      batch->Add(opcode, data, false);
+    }
+    batch->payload_bytes += message.data.size();
+    batch->cost += QueuedCost(message.data.size());
+    batch->messages[batch->message_count++] = std::move(next.message);
+    outbound_.pop_front();
+  }
+  if (batch->frames == 0) return;
+  outbound_bytes_ -= batch->cost;
+  writing_bytes_ = batch->cost;
+  writing_ = true;
+  const std::span<const net::const_buffer> buffers = batch->Buffers();
+  net::async_write(stream_, buffers,
+                   [self = shared_from_this(), batch = std::move(batch)](
+                       error_code ec, size_t) mutable { self->OnWrite(std::move(batch), ec); });
 }
 
-void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {
-  if (outbound_.empty()) return;  // The connection ended meanwhile and dropped its queue.
+void Session::OnWrite(std::unique_ptr<WriteBatch> batch, error_code ec) {
+  writing_ = false;
+  writing_bytes_ = 0;
+  if (socket_done_) return;  // The connection ended meanwhile and dropped its queue.
   if (ec) {
     outbound_.clear();
     outbound_bytes_ = 0;
@@ -958,22 +1241,19 @@ void Session::OnWrite(beast::error_code ec, size_t /*bytes*/) {
     if (!reading_) OnSocketDone(kCloseAbnormal, "", v1::CLOSED_BY_NETWORK);
     return;
   }
-  const uint64_t size = outbound_.front().message->data.size();
-  outbound_bytes_ -= QueuedCost(size);
-  outbound_.pop_front();
-  messages_out_.Add(1);
-  bytes_out_.Add(size);
-  metrics().messages_out.fetch_add(1, std::memory_order_relaxed);
-  metrics().bytes_out.fetch_add(size, std::memory_order_relaxed);
-  if (!outbound_.empty()) WriteNext();
-}
-
-void Session::OnCloseSent(beast::error_code ec) {
-  outbound_.clear();
-  outbound_bytes_ = 0;
-  // Normally the pending read completes with `closed` and reports; when reading was paused,
-  // nothing else will.
-  if (!reading_) OnSocketDone(close_code_, close_reason_, closed_by_);
+  messages_out_.Add(batch->message_count);
+  bytes_out_.Add(batch->payload_bytes);
+  metrics().messages_out.fetch_add(batch->message_count, std::memory_order_relaxed);
+  metrics().bytes_out.fetch_add(batch->payload_bytes, std::memory_order_relaxed);
+  if (batch->close) {
+    close_sent_ = true;
+    // The close handshake is done when the client's close came first, or when the client broke
+    // the protocol (no answer is awaited); else its answer is read (ReadNext resumes a paused
+    // read for it).
+    if (close_received_ || failing_) return Teardown();
+    return ReadNext();
+  }
+  if (!outbound_.empty() || pong_due_ || ping_due_) WriteNext();
 }
 
 }  // namespace fngate::gateway

@@ -13,7 +13,7 @@
 //
 // Threading: every data member is touched only on the session's strand (the executor of its
 // socket). Public methods may be called from any thread; they post to the strand and report
-// there. Lifetime: Beast's rule, the session lives as long as work it started is pending
+// there. Lifetime: Asio's rule, the session lives as long as work it started is pending
 // (each handler holds a shared_ptr); the online table holds weak_ptrs.
 #pragma once
 
@@ -26,12 +26,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/websocket/stream.hpp>
+#include <boost/system/error_code.hpp>
 
 #include "absl/functional/any_invocable.h"
 #include "fngate/v1/control.pb.h"
@@ -43,6 +38,7 @@
 #include "gateway/outbound.h"
 #include "gateway/rate_limiter.h"
 #include "gateway/small_queue.h"
+#include "gateway/ws_codec.h"
 
 namespace fngate::gateway {
 
@@ -92,19 +88,33 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Outbound {
     OutboundMessagePtr message;  // Null for the close frame.
   };
+  struct Handshake;   // Until the 101 is written: the request and what the connect reply set.
+  struct WriteBatch;  // Frames on their way to the socket in one write.
 
   // Handshake.
   void ReadRequest();
-  void OnRequest(boost::beast::error_code ec, size_t bytes);
+  void OnRequest(boost::system::error_code ec, size_t bytes);
+  // Checks the upgrade request the way RFC 6455 section 4.2.1 asks; false when answered.
+  bool CheckWebSocketRequest();
   void OnConnectReply(const std::string& request_id, const grpc::Status& status,
                       v1::ConnectResponse reply);
-  void OnAccept(boost::beast::error_code ec);
-  void RespondHttp(int status, std::string body);
+  void OnAccept(boost::system::error_code ec);
+  void RespondHttp(int status, std::string body, bool version_header = false);
+  void ArmHandshakeTimer();
   std::string ClientAddressOf(const boost::asio::ip::tcp::endpoint& peer) const;
 
   // Reading and events.
   void ReadNext();
-  void OnRead(boost::beast::error_code ec, size_t bytes);
+  void OnReadable(boost::system::error_code ec);
+  void OnTlsRead(boost::system::error_code ec, size_t bytes);
+  void OnReadError(boost::system::error_code ec);
+  // Frames what arrived (after what `pending_` holds) into messages and control frames.
+  void Consume(const uint8_t* data, size_t size);
+  bool ReadPaused() const;
+  void OnMessage(std::string data, bool binary);
+  void OnClientClose(int code, std::string reason);
+  void OnProtocolError(int code, std::string_view reason);
+  void ArmIdleTimer();
   void PumpMessages();
   void OnMessageReply(uint64_t sequence, uint64_t request_number, const std::string& ack_id,
                       const grpc::Status& status, v1::MessageResponse reply);
@@ -118,7 +128,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // Takes this connection out of `targets` when it is there (it is served in place, in order).
   bool TakeSelf(ResolvedTarget& targets) const;
   bool AdmitMessage();
+  // The connection is over: reports once, closes the socket, then the disconnect event.
   void OnSocketDone(int code, std::string reason, v1::ClosedBy by);
+  // The close handshake is done (or failed): TLS close_notify, then OnSocketDone.
+  void Teardown();
   void MaybeSendDisconnect();
 
   // Writing.
@@ -127,8 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool BeginClose(int code, std::string reason, v1::ClosedBy by, bool urgent);
   void StartDrain();
   void WriteNext();
-  void OnWrite(boost::beast::error_code ec, size_t bytes);
-  void OnCloseSent(boost::beast::error_code ec);
+  void OnWrite(std::unique_ptr<WriteBatch> batch, boost::system::error_code ec);
 
   // Helpers.
   template <typename Event>
@@ -140,34 +152,37 @@ class Session : public std::enable_shared_from_this<Session> {
   void CountLimit(LimitKind kind);
   void StartLifetimeTimer();
 
-  boost::beast::websocket::stream<ClientStream> ws_;  // ws:// or wss://: see client_stream.h.
+  ClientStream stream_;  // ws:// or wss://: see client_stream.h.
   GatewayState& state_;
   const std::string id_;
   int function_ = -1;  // Index in state_, once routed.
 
-  // Handshake state; released once the connection is open.
-  boost::beast::flat_buffer http_buffer_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::empty_body>> parser_;
-  boost::beast::http::request<boost::beast::http::empty_body> request_;
-  google::protobuf::RepeatedPtrField<v1::Action> first_actions_;
+  std::unique_ptr<Handshake> hs_;  // Released once the connection is open.
 
-  // What every event carries; updated by connect replies.
-  v1::ConnectionContext context_;
-  std::string user_agent_;
+  // What every event carries: the online table's row, shared (it replaces the pointer when
+  // identity or groups change, and RefreshIdentity picks the new one up).
+  std::shared_ptr<const v1::ConnectionContext> context_;
 
-  // Reading.
-  boost::beast::flat_buffer read_buffer_;
-  bool reading_ = false;
+  // Reading: the WebSocket frames (once open), and bytes not framed yet -- an incomplete
+  // frame header, or the rest of a read while reading is paused (backpressure).
+  std::optional<ws::FrameReader> reader_;
+  std::string pending_;
+  std::unique_ptr<uint8_t[]> tls_buffer_;  // wss:// only: where TLS records are decrypted.
   SmallQueue<Inbound> inbound_;
   uint32_t in_flight_ = 0;        // Message events awaiting their reply.
   uint32_t pending_errors_ = 0;   // Error events awaiting their reply.
   uint64_t next_sequence_ = 1;
   uint64_t request_counter_ = 0;
 
-  // Writing.
+  // Writing: whole frames, in order; a batch of them is with the socket (writing_).
   SmallQueue<Outbound> outbound_;
-  uint64_t outbound_bytes_ = 0;
+  uint64_t outbound_bytes_ = 0;   // Queued, as QueuedCost.
+  uint64_t writing_bytes_ = 0;    // With the socket, as QueuedCost.
+  std::string pong_payload_;      // The latest ping's payload, answered first (pong_due_).
   std::unique_ptr<boost::asio::steady_timer> close_timer_;
+  // Keepalive: every idle_timeout / 2, a ping if nothing was heard; nothing for a whole
+  // idle_timeout drops the connection (1006).
+  std::unique_ptr<boost::asio::steady_timer> idle_timer_;
 
   // Limits: the connection's slots in the connection counters; the message rate and the
   // lifetime, when configured.
@@ -179,9 +194,21 @@ class Session : public std::enable_shared_from_this<Session> {
   bool accepting_ = false;       // The function accepted; the handshake is being written.
   bool open_ = false;            // Handshake done, socket not done.
   bool live_ = false;            // Counted in GatewayState::live(): owes a disconnect.
+  bool reading_ = false;         // A read (or readiness wait) is with the socket.
+  bool consuming_ = false;       // Consume() is framing input: ReadNext() waits for it.
+  bool paused_with_input_ = false;  // pending_ holds input not framed yet (reading paused).
+  bool writing_ = false;         // A batch is with the socket.
   bool close_started_ = false;   // A close frame is queued or sent by us.
+  bool close_sent_ = false;      // Our close frame is written: read only the client's close.
+  bool close_received_ = false;  // The client's close frame came.
+  bool failing_ = false;         // A protocol error: the close goes out, nothing more is read.
+  bool pong_due_ = false;
+  bool ping_due_ = false;        // Keepalive ping to write.
+  bool heard_ = false;           // Bytes arrived since the last keepalive tick.
+  bool pinged_ = false;          // A keepalive ping went out and nothing was heard since.
+  bool deflate_ = false;         // permessage-deflate was negotiated.
   bool drain_pending_ = false;   // Draining: 1001 once in-flight messages are answered.
-  bool socket_done_ = false;     // The read loop ended: the connection is over.
+  bool socket_done_ = false;     // The connection is over.
   bool drop_inbound_ = false;    // Closed after a failed event: don't deliver the rest.
   bool envelope_ = false;        // Speaks fngate.v1: JSON frames, acks (SPEC section 1).
   bool disconnect_sent_ = false;

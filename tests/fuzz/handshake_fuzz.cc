@@ -6,13 +6,17 @@
 //   2. what the gateway reads from it: target (url.h), function lookup (GatewayState, the real
 //      routing table), the signed-URL check (signed_url.h; "private" requires one), forwarded
 //      headers, offered subprotocols (handshake.h);
-//   3. the WebSocket accept with the gateway's response decorator and stream settings;
-//   4. what follows the request, as client frames with the gateway's message limit, text
-//      messages then parsed as envelope frames (the fngate.v1 path).
+//   3. the WebSocket checks and answer: version, key, Sec-WebSocket-Accept, permessage-deflate
+//      (ws_codec.h);
+//   4. what follows the request, as client frames (ws::FrameReader, fed in growing pieces
+//      as reads deliver them) with the gateway's message limit, text messages then parsed as
+//      envelope frames (the fngate.v1 path).
 // The function is never called: there is no worker here, and what a connect reply does is the
 // worker's input, not the client's.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,7 +27,6 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <boost/beast/websocket/stream.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
@@ -33,6 +36,7 @@
 #include "gateway/handshake.h"
 #include "gateway/signed_url.h"
 #include "gateway/url.h"
+#include "gateway/ws_codec.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace fngate::gateway {
@@ -123,40 +127,65 @@ void Check(std::string_view input) {
     FUZZ_CHECK(!absl::StartsWith(name, kReservedParamPrefix)) << raw_target;
   }
 
-  // 3. Session::OnConnectReply, for a function that accepts and picks no subprotocol. The
-  // bytes after the request go to the WebSocket stream, in order (the session drops what it
-  // read past the request, but a client must wait for the 101 before sending frames anyway).
+  // 3. Session::CheckWebSocketRequest and Session::OnConnectReply, for a function that
+  // accepts, picks no subprotocol and enables permessage-deflate.
+  const std::string_view version = View(request[http::field::sec_websocket_version]);
+  const std::string_view key = View(request[http::field::sec_websocket_key]);
+  if (version != "13") return;                // 426
+  if (!ws::IsValidClientKey(key)) return;     // 400
+  const std::string accept = ws::AcceptKey(key);
+  FUZZ_CHECK(accept.size() == 28 && accept.back() == '=') << accept;
+  std::string extensions;
+  for (auto [it, end] = request.equal_range(http::field::sec_websocket_extensions); it != end;
+       ++it) {
+    extensions += extensions.empty() ? "" : ", ";
+    extensions += View(it->value());
+  }
+  const std::optional<std::string> deflate = ws::NegotiateDeflate(extensions);
+  if (deflate) {
+    FUZZ_CHECK(absl::StartsWith(*deflate, "permessage-deflate")) << *deflate;
+    FUZZ_CHECK(deflate->find_first_of("\r\n") == std::string::npos) << *deflate;
+  }
+
+  // 4. Session::Consume: the bytes after the request as client frames with the gateway's
+  // message limit, given in growing pieces as reads would, then the envelope codec on each
+  // text message.
   while (!ec) {
     buffer.commit(socket.read_some(buffer.prepare(4096), ec));
   }
-  ec = {};
   const std::string rest(static_cast<const char*>(buffer.data().data()), buffer.size());
-  websocket::stream<beast::test::stream> ws(std::move(socket));
-  ws.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& response) { response.set(http::field::server, "fngate"); }));
-  ws.read_message_max(kMaxMessageBytes);
-  ws.auto_fragment(false);
-  ws.accept(request, ec);
-  const std::string response = peer.str();
-  if (ec) {
-    FUZZ_CHECK(response.substr(0, 12) != "HTTP/1.1 101") << response;
-    return;
-  }
-  FUZZ_CHECK(response.substr(0, 12) == "HTTP/1.1 101") << response;
-
-  // 4. Session::ReadNext / OnRead, then the envelope codec on each text message.
-  ws.next_layer().append(rest);
-  for (int i = 0; i < kMaxMessages; ++i) {
-    beast::flat_buffer message;
-    ws.read(message, ec);
-    if (ec) break;
-    FUZZ_CHECK(message.size() <= kMaxMessageBytes);
-    if (ws.got_text()) {
-      const std::string_view text(static_cast<const char*>(message.data().data()),
-                                  message.size());
-      const envelope::ClientFrame frame = envelope::ParseClientFrame(text, kMaxMessageBytes);
-      (void)frame;
+  ws::FrameReader reader(kMaxMessageBytes, deflate.has_value());
+  std::string pending;
+  size_t offset = 0;
+  int messages = 0;
+  for (size_t piece = 1; offset < rest.size() && messages < kMaxMessages; piece *= 2) {
+    pending.append(rest, offset, piece);
+    offset += std::min(piece, rest.size() - offset);
+    size_t start = 0;
+    while (start < pending.size() && messages < kMaxMessages) {
+      size_t used = 0;
+      const auto result = reader.Parse(reinterpret_cast<const uint8_t*>(pending.data()) + start,
+                                       pending.size() - start, used);
+      FUZZ_CHECK(used <= pending.size() - start);
+      start += used;
+      if (result == ws::FrameReader::Result::kNeedMore) break;
+      if (result == ws::FrameReader::Result::kError) {
+        const int code = reader.error_code();
+        FUZZ_CHECK(code == 1002 || code == 1007 || code == 1009) << code;
+        return;
+      }
+      if (result == ws::FrameReader::Result::kClose) return;
+      if (result != ws::FrameReader::Result::kMessage) continue;
+      ++messages;
+      const bool binary = reader.binary();
+      const std::string message = reader.TakeMessage();
+      FUZZ_CHECK(message.size() <= kMaxMessageBytes);
+      if (!binary) {
+        FUZZ_CHECK(ws::IsValidUtf8(message));
+        (void)envelope::ParseClientFrame(message, kMaxMessageBytes);
+      }
     }
+    pending.erase(0, start);
   }
 }
 
