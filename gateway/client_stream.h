@@ -14,6 +14,8 @@
 // Thread safety: as the streams it wraps (one strand per connection).
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <memory>
 #include <utility>
 
@@ -54,6 +56,12 @@ class ClientStream {
     tls_->stream.async_shutdown(std::forward<Handler>(handler));
   }
 
+  // Where TLS records are decrypted for the session (Asio's TLS stream fills the caller's
+  // buffer when a read completes, so it cannot be shared like a plain socket's). TLS only.
+  boost::asio::mutable_buffer tls_read_buffer() noexcept {
+    return boost::asio::buffer(tls_->read_buffer);
+  }
+
   template <class MutableBufferSequence, class ReadHandler>
   void async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
     if (tls_ != nullptr) {
@@ -80,6 +88,7 @@ class ClientStream {
         : context(std::move(c)), stream(std::move(socket), *context) {}
     std::shared_ptr<boost::asio::ssl::context> context;  // Declared first: outlives `stream`.
     boost::beast::ssl_stream<boost::asio::ip::tcp::socket> stream;
+    std::array<uint8_t, 16 * 1024> read_buffer;
   };
 
   boost::asio::ip::tcp::socket socket_;  // Plain; moved into tls_ for wss://.

@@ -104,6 +104,10 @@ void Gateway::Run() {
   WaitForReloadSignal();
   listener_->Start();
   admin_->Start();
+  net::post(strand_, [this] {
+    keepalive_timers_.resize(state_.function_count());
+    for (size_t i = 0; i < state_.function_count(); ++i) ArmKeepalive(i);
+  });
   const GatewaySettings& s = state_.settings();
   FNGATE_LOG(Info) << "fngate serving WebSocket" << (s.tls.enabled() ? " (wss)" : "") << " on "
                    << s.listen.host << ":" << ws_port()
@@ -137,6 +141,9 @@ void Gateway::Run() {
     signals_.cancel();
     reload_signals_.cancel();
     grace_timer_.cancel();
+    for (auto& timer : keepalive_timers_) {
+      if (timer != nullptr) timer->cancel();
+    }
     quiet.Notify();
   });
   quiet.WaitForNotificationWithTimeout(absl::Seconds(2));
@@ -145,6 +152,23 @@ void Gateway::Run() {
   for (std::thread& t : threads_) t.join();
   threads_.clear();
   FNGATE_LOG(Info) << "stopped";
+}
+
+void Gateway::ArmKeepalive(size_t function) {
+  const FunctionClient& f = state_.function(static_cast<int>(function));
+  const std::chrono::milliseconds idle = f.settings().limits.idle_timeout;
+  if (idle.count() == 0) return;
+  auto& timer = keepalive_timers_[function];
+  if (timer == nullptr) timer = std::make_unique<net::steady_timer>(strand_);
+  timer->expires_after(idle / 2);
+  timer->async_wait([this, function](boost::system::error_code ec) {
+    if (ec) return;
+    const std::string& name = state_.function(static_cast<int>(function)).settings().name;
+    for (const std::shared_ptr<Session>& session : state_.table().Snapshot(name)) {
+      session->KeepaliveTick();
+    }
+    ArmKeepalive(function);
+  });
 }
 
 void Gateway::Stop() {

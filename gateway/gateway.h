@@ -62,6 +62,7 @@ class Gateway {
   void WaitForReloadSignal();    // On strand_: SIGHUP asks Run()'s thread to reload TLS.
   void ServeReloadsUntilDone();  // Run()'s thread.
   void ReloadTls();              // Run()'s thread.
+  void ArmKeepalive(size_t function);  // On strand_: the next tick of its connections.
 
   GatewayState state_;
   boost::asio::io_context io_;
@@ -72,6 +73,9 @@ class Gateway {
   boost::asio::signal_set signals_;
   boost::asio::signal_set reload_signals_;
   boost::asio::steady_timer grace_timer_;
+  // One per function with an idle timeout: ticks its connections' keepalive
+  // (Session::KeepaliveTick), so that no connection holds a timer of its own.
+  std::vector<std::unique_ptr<boost::asio::steady_timer>> keepalive_timers_;
   std::shared_ptr<Listener> listener_;
   std::shared_ptr<Listener> admin_;
   std::unique_ptr<ControlService> control_service_;

@@ -235,11 +235,12 @@ OnlineTable::Page OnlineTable::List(const ListFilter& filter, size_t page_size,
   return page;
 }
 
-std::vector<std::shared_ptr<Session>> OnlineTable::Snapshot() const {
+std::vector<std::shared_ptr<Session>> OnlineTable::Snapshot(std::string_view function) const {
   std::vector<std::shared_ptr<Session>> out;
   absl::ReaderMutexLock lock(&mu_);
   out.reserve(rows_.size());
   for (const auto& [id, row] : rows_) {
+    if (!function.empty() && row->context->function() != function) continue;
     if (std::shared_ptr<Session> s = row->session.lock()) out.push_back(std::move(s));
   }
   return out;

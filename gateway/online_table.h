@@ -91,8 +91,8 @@ class OnlineTable {
   // Rows in id order after `page_token`, filtered. page_size is 1-1000.
   Page List(const ListFilter& filter, size_t page_size, const std::string& page_token) const;
 
-  // Every live session, for shutdown.
-  std::vector<std::shared_ptr<Session>> Snapshot() const;
+  // Every live session (of `function` when given): for shutdown and keepalive ticks.
+  std::vector<std::shared_ptr<Session>> Snapshot(std::string_view function = {}) const;
   size_t size() const;
 
  private:

@@ -114,9 +114,6 @@ uint8_t* ReadScratch() {
   thread_local std::unique_ptr<uint8_t[]> scratch(new uint8_t[kReadScratchBytes]);
   return scratch.get();
 }
-// TLS records are decrypted into a buffer of the connection's own (Asio's TLS stream reads
-// into the caller's buffer when it completes, not when the socket is readable).
-constexpr size_t kTlsReadBytes = 16 * 1024;
 
 LimitKind LimitKindOfClose(int code) {
   switch (code) {
@@ -317,7 +314,7 @@ void Session::OnRequest(error_code ec, size_t /*bytes*/) {
   const auto now = std::chrono::system_clock::now();
   context.set_connection_id(id_);
   context.set_function(target.function);
-  context.set_path(target.path);
+  if (!target.path.empty()) context.set_path(target.path);
   for (const auto& [key, value] : target.query) (*context.mutable_query())[key] = value;
   for (const std::string& name : state_.settings().forward_headers) {
     auto it = request.find(beast::string_view(name.data(), name.size()));
@@ -439,7 +436,8 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
                           << " bytes) the client did not offer; ignored";
     }
   }
-  context.set_subprotocol(subprotocol);
+  // Only what is set: every string a protobuf message holds is one more allocation.
+  if (!subprotocol.empty()) context.set_subprotocol(subprotocol);
   envelope_ = subprotocol == envelope::kSubprotocol;
 
   // The 101 (RFC 6455 section 4.2.2).
@@ -483,7 +481,11 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
 void Session::OnAccept(error_code ec) {
   // Bytes the client sent right behind its request are its first frames.
   const auto leftover = hs_->buffer.data();
-  pending_.assign(static_cast<const char*>(leftover.data()), leftover.size());
+  if (leftover.size() > 0) {
+    pending_ = std::make_unique<std::string>(static_cast<const char*>(leftover.data()),
+                                             leftover.size());
+    paused_with_input_ = true;  // Framed before the first read (ReadNext).
+  }
   hs_.reset();  // Cancels the handshake timer too.
   accepting_ = false;
   if (ec) {
@@ -499,19 +501,18 @@ void Session::OnAccept(error_code ec) {
                                           limits().message_burst,
                                           std::chrono::steady_clock::now());
   }
-  reader_.emplace(limits().max_message_bytes, deflate_);  // After decompression, with deflate.
+  reader_.emplace(limits().max_message_bytes, bool{deflate_});  // After decompression, with deflate.
   if (!stream_.is_tls()) {
     // Reads happen only once the socket is readable (ReadNext), and must never block.
     error_code ignored;
     stream_.socket().non_blocking(true, ignored);
   }
   StartLifetimeTimer();
-  ArmIdleTimer();
+  heard_ = true;  // The handshake: the first keepalive tick only starts the count.
   FNGATE_LOG(Debug) << "[conn=" << id_ << "] open on " << context_->function() << " from "
                     << context_->client_address();
   if (!outbound_.empty()) WriteNext();  // Queued during the handshake.
   if (state_.draining()) BeginClose(kCloseGoingAway, "going away", v1::CLOSED_BY_SHUTDOWN, false);
-  if (!pending_.empty()) paused_with_input_ = true;
   ReadNext();
 }
 
@@ -569,8 +570,7 @@ void Session::ReadNext() {
   }
   reading_ = true;
   if (stream_.is_tls()) {
-    if (tls_buffer_ == nullptr) tls_buffer_.reset(new uint8_t[kTlsReadBytes]);
-    stream_.async_read_some(net::buffer(tls_buffer_.get(), kTlsReadBytes),
+    stream_.async_read_some(stream_.tls_read_buffer(),
                             beast::bind_front_handler(&Session::OnTlsRead, shared_from_this()));
   } else {
     // No buffer is tied up while the connection is idle: wait until the kernel has bytes.
@@ -599,7 +599,7 @@ void Session::OnTlsRead(error_code ec, size_t bytes) {
   if (socket_done_) return;
   if (ec) return OnReadError(ec);
   heard_ = true;
-  Consume(tls_buffer_.get(), bytes);
+  Consume(static_cast<const uint8_t*>(stream_.tls_read_buffer().data()), bytes);
   ReadNext();
 }
 
@@ -613,9 +613,9 @@ void Session::OnReadError(error_code ec) {
 
 void Session::Consume(const uint8_t* data, size_t size) {
   std::string joined;
-  if (!pending_.empty()) {
-    pending_.append(reinterpret_cast<const char*>(data), size);
-    joined.swap(pending_);
+  if (pending_ != nullptr && !pending_->empty()) {
+    pending_->append(reinterpret_cast<const char*>(data), size);
+    joined.swap(*pending_);
     data = reinterpret_cast<const uint8_t*>(joined.data());
     size = joined.size();
   }
@@ -637,8 +637,9 @@ void Session::Consume(const uint8_t* data, size_t size) {
         break;
       case ws::FrameReader::Result::kPing:
         if (close_started_) break;  // The close frame answers now.
-        pong_due_ = true;  // Only the latest ping needs its pong (RFC 6455 section 5.5.3).
-        pong_payload_.assign(reader_->control_payload());
+        // Only the latest ping needs its pong (RFC 6455 section 5.5.3).
+        if (pong_ == nullptr) pong_ = std::make_unique<std::string>();
+        pong_->assign(reader_->control_payload());
         if (!writing_) WriteNext();
         break;
       case ws::FrameReader::Result::kPong:
@@ -655,7 +656,8 @@ void Session::Consume(const uint8_t* data, size_t size) {
   }
   consuming_ = false;
   if (size > 0 && !socket_done_ && !failing_ && !close_received_) {
-    pending_.assign(reinterpret_cast<const char*>(data), size);
+    if (pending_ == nullptr) pending_ = std::make_unique<std::string>();
+    pending_->assign(reinterpret_cast<const char*>(data), size);
   }
 }
 
@@ -698,13 +700,9 @@ void Session::OnProtocolError(int code, std::string_view reason) {
   BeginClose(code, std::string(reason), v1::CLOSED_BY_LIMIT, /*urgent=*/true);
 }
 
-void Session::ArmIdleTimer() {
-  const std::chrono::milliseconds idle = limits().idle_timeout;
-  if (idle.count() == 0) return;
-  if (idle_timer_ == nullptr) idle_timer_ = std::make_unique<net::steady_timer>(stream_.get_executor());
-  idle_timer_->expires_after(idle / 2);
-  idle_timer_->async_wait([self = shared_from_this()](error_code ec) {
-    if (ec || self->socket_done_) return;
+void Session::KeepaliveTick() {
+  net::post(stream_.get_executor(), [self = shared_from_this()] {
+    if (!self->open_ || self->socket_done_) return;
     if (self->heard_) {
       self->heard_ = false;
       self->pinged_ = false;
@@ -718,9 +716,8 @@ void Session::ArmIdleTimer() {
       // Nothing for a whole idle timeout, not even a pong: the peer is presumed gone, and no
       // close frame is sent to it (1006).
       self->CountLimit(LimitKind::kIdle);
-      return self->OnSocketDone(kCloseAbnormal, "idle timeout", v1::CLOSED_BY_TIMEOUT);
+      self->OnSocketDone(kCloseAbnormal, "idle timeout", v1::CLOSED_BY_TIMEOUT);
     }
-    self->ArmIdleTimer();
   });
 }
 
@@ -992,7 +989,6 @@ void Session::OnSocketDone(int code, std::string reason, v1::ClosedBy by) {
   socket_done_ = true;
   if (close_timer_) close_timer_->cancel();
   if (lifetime_timer_) lifetime_timer_->cancel();
-  if (idle_timer_) idle_timer_->cancel();
   slots_.Release();  // The socket is closed below: its address may connect again.
   state_.table().Remove(id_);
   if (open_) {
@@ -1005,7 +1001,7 @@ void Session::OnSocketDone(int code, std::string reason, v1::ClosedBy by) {
   state_.metrics().CountClose(code);
   outbound_.clear();
   outbound_bytes_ = 0;
-  pending_.clear();
+  pending_.reset();
   if (!reading_ && !writing_ && !stream_.is_tls() && close_started_) {
     // After a close frame: FIN, then drop what the client still sends until it closes, so
     // that a reset cannot destroy our close frame before the client read it.
@@ -1189,10 +1185,9 @@ bool Session::BeginClose(int code, std::string reason, v1::ClosedBy by, bool urg
 void Session::WriteNext() {
   if (writing_ || socket_done_ || !open_ || close_sent_) return;
   auto batch = std::make_unique<WriteBatch>();
-  if (pong_due_) {
-    pong_due_ = false;
-    batch->AddOwned(ws::Opcode::kPong, std::move(pong_payload_), false);
-    pong_payload_.clear();
+  if (pong_ != nullptr) {
+    batch->AddOwned(ws::Opcode::kPong, std::move(*pong_), false);
+    pong_.reset();
   }
   if (ping_due_) {
     ping_due_ = false;
@@ -1253,7 +1248,7 @@ void Session::OnWrite(std::unique_ptr<WriteBatch> batch, error_code ec) {
     if (close_received_ || failing_) return Teardown();
     return ReadNext();
   }
-  if (!outbound_.empty() || pong_due_ || ping_due_) WriteNext();
+  if (!outbound_.empty() || pong_ != nullptr || ping_due_) WriteNext();
 }
 
 }  // namespace fngate::gateway

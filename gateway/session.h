@@ -73,6 +73,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // newest. Any thread.
   void RefreshIdentity();
 
+  // Keepalive, every idle_timeout / 2 of the connection's function (the gateway ticks every
+  // open connection; one timer per function, none per connection): a ping when nothing was
+  // heard since the last tick, and when even that went unanswered by the next, the connection
+  // is dropped (1006, TIMEOUT). Any thread.
+  void KeepaliveTick();
+
   // Last activity and message counters, for the online table. Any thread.
   void FillStats(v1::ConnectionInfo& info) const;
 
@@ -114,7 +120,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnMessage(std::string data, bool binary);
   void OnClientClose(int code, std::string reason);
   void OnProtocolError(int code, std::string_view reason);
-  void ArmIdleTimer();
   void PumpMessages();
   void OnMessageReply(uint64_t sequence, uint64_t request_number, const std::string& ack_id,
                       const grpc::Status& status, v1::MessageResponse reply);
@@ -166,8 +171,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Reading: the WebSocket frames (once open), and bytes not framed yet -- an incomplete
   // frame header, or the rest of a read while reading is paused (backpressure).
   std::optional<ws::FrameReader> reader_;
-  std::string pending_;
-  std::unique_ptr<uint8_t[]> tls_buffer_;  // wss:// only: where TLS records are decrypted.
+  std::unique_ptr<std::string> pending_;  // Made on first use.
   SmallQueue<Inbound> inbound_;
   uint32_t in_flight_ = 0;        // Message events awaiting their reply.
   uint32_t pending_errors_ = 0;   // Error events awaiting their reply.
@@ -178,11 +182,8 @@ class Session : public std::enable_shared_from_this<Session> {
   SmallQueue<Outbound> outbound_;
   uint64_t outbound_bytes_ = 0;   // Queued, as QueuedCost.
   uint64_t writing_bytes_ = 0;    // With the socket, as QueuedCost.
-  std::string pong_payload_;      // The latest ping's payload, answered first (pong_due_).
+  std::unique_ptr<std::string> pong_;  // The latest ping's payload: a pong is due.
   std::unique_ptr<boost::asio::steady_timer> close_timer_;
-  // Keepalive: every idle_timeout / 2, a ping if nothing was heard; nothing for a whole
-  // idle_timeout drops the connection (1006).
-  std::unique_ptr<boost::asio::steady_timer> idle_timer_;
 
   // Limits: the connection's slots in the connection counters; the message rate and the
   // lifetime, when configured.
@@ -190,28 +191,27 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<TokenBucket> rate_;
   std::unique_ptr<boost::asio::steady_timer> lifetime_timer_;
 
-  // Lifecycle.
-  bool accepting_ = false;       // The function accepted; the handshake is being written.
-  bool open_ = false;            // Handshake done, socket not done.
-  bool live_ = false;            // Counted in GatewayState::live(): owes a disconnect.
-  bool reading_ = false;         // A read (or readiness wait) is with the socket.
-  bool consuming_ = false;       // Consume() is framing input: ReadNext() waits for it.
-  bool paused_with_input_ = false;  // pending_ holds input not framed yet (reading paused).
-  bool writing_ = false;         // A batch is with the socket.
-  bool close_started_ = false;   // A close frame is queued or sent by us.
-  bool close_sent_ = false;      // Our close frame is written: read only the client's close.
-  bool close_received_ = false;  // The client's close frame came.
-  bool failing_ = false;         // A protocol error: the close goes out, nothing more is read.
-  bool pong_due_ = false;
-  bool ping_due_ = false;        // Keepalive ping to write.
-  bool heard_ = false;           // Bytes arrived since the last keepalive tick.
-  bool pinged_ = false;          // A keepalive ping went out and nothing was heard since.
-  bool deflate_ = false;         // permessage-deflate was negotiated.
-  bool drain_pending_ = false;   // Draining: 1001 once in-flight messages are answered.
-  bool socket_done_ = false;     // The connection is over.
-  bool drop_inbound_ = false;    // Closed after a failed event: don't deliver the rest.
-  bool envelope_ = false;        // Speaks fngate.v1: JSON frames, acks (SPEC section 1).
-  bool disconnect_sent_ = false;
+  // Lifecycle. Bit-fields: an idle connection pays for every byte here.
+  bool accepting_ : 1 = false;          // The function accepted; the 101 is being written.
+  bool open_ : 1 = false;               // Handshake done, socket not done.
+  bool live_ : 1 = false;               // Counted in GatewayState::live(): owes a disconnect.
+  bool reading_ : 1 = false;            // A read (or readiness wait) is with the socket.
+  bool consuming_ : 1 = false;          // Consume() is framing input: ReadNext() waits.
+  bool paused_with_input_ : 1 = false;  // pending_ holds input not framed yet (paused).
+  bool writing_ : 1 = false;            // A batch is with the socket.
+  bool close_started_ : 1 = false;      // A close frame is queued or sent by us.
+  bool close_sent_ : 1 = false;         // Ours is written: only the client's close is read.
+  bool close_received_ : 1 = false;     // The client's close frame came.
+  bool failing_ : 1 = false;            // A protocol error: our close goes, nothing is read.
+  bool ping_due_ : 1 = false;           // A keepalive ping to write.
+  bool heard_ : 1 = false;              // Bytes arrived since the last keepalive tick.
+  bool pinged_ : 1 = false;             // A keepalive ping went out; nothing heard since.
+  bool deflate_ : 1 = false;            // permessage-deflate was negotiated.
+  bool drain_pending_ : 1 = false;      // Draining: 1001 once in-flight messages are done.
+  bool socket_done_ : 1 = false;        // The connection is over.
+  bool drop_inbound_ : 1 = false;       // Closed after a failed event: drop the rest.
+  bool envelope_ : 1 = false;           // Speaks fngate.v1: JSON frames, acks (SPEC 1).
+  bool disconnect_sent_ : 1 = false;
   int close_code_ = kCloseAbnormal;
   std::string close_reason_;
   v1::ClosedBy closed_by_ = v1::CLOSED_BY_UNSPECIFIED;

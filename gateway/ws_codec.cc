@@ -545,7 +545,6 @@ FrameReader::Result FrameReader::FinishFrame() {
     case Opcode::kClose: {
       if (control_.empty()) {
         close_code_ = 1005;
-        close_reason_.clear();
         return Result::kClose;
       }
       if (control_.size() == 1) return Fail(1002, "protocol error");
@@ -555,7 +554,6 @@ FrameReader::Result FrameReader::FinishFrame() {
       // 1002, not 1007: the reason is part of the close frame, which is a protocol element.
       if (!IsValidUtf8(reason)) return Fail(1002, "invalid close reason");
       close_code_ = code;
-      close_reason_.assign(reason);
       return Result::kClose;
     }
     default:

@@ -105,9 +105,12 @@ class FrameReader {
   // After kPing or kPong: the payload (at most 125 bytes), valid until the next Parse.
   std::string_view control_payload() const { return control_; }
 
-  // After kClose.
+  // After kClose: the code (1005 when the frame had none) and the reason, valid until the next
+  // Parse.
   int close_code() const { return close_code_; }
-  std::string_view close_reason() const { return close_reason_; }
+  std::string_view close_reason() const {
+    return control_.size() > 2 ? std::string_view(control_).substr(2) : std::string_view();
+  }
 
   // After kError: 1002 (protocol error), 1007 (invalid UTF-8 or corrupt compressed data) or
   // 1009 (message over the limit), and a short reason for the close frame.
@@ -143,7 +146,6 @@ class FrameReader {
 
   std::string control_;  // Payload of the control frame being read.
   int close_code_ = 1005;
-  std::string close_reason_;
   int error_code_ = 0;
   const char* error_reason_ = "";
 };
