@@ -17,6 +17,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -145,31 +146,33 @@ struct Session::Handshake {
 // Frames written in one call: their headers, the payloads they point to (held, so that the
 // queue may be dropped while the socket still writes from them) and what they count for.
 struct Session::WriteBatch {
-  std::array<std::array<uint8_t, ws::kMaxFrameHeaderBytes>, kMaxBatchFrames + 3> headers;
-  std::array<net::const_buffer, 2 * (kMaxBatchFrames + 3)> buffers;
-  std::array<OutboundMessagePtr, kMaxBatchFrames> messages;
+  // Sized for the batch before the first frame is added (Reserve), so that no buffer ever
+  // points into storage that moved; a one-frame batch stays in the inline space.
+  absl::InlinedVector<std::array<uint8_t, ws::kMaxFrameHeaderBytes>, 2> headers;
+  absl::InlinedVector<net::const_buffer, 4> buffers;
+  absl::InlinedVector<OutboundMessagePtr, 2> messages;
   std::vector<std::string> owned;  // Compressed payloads and control payloads.
-  size_t frames = 0;
-  size_t buffer_count = 0;
-  size_t message_count = 0;
   uint64_t payload_bytes = 0;  // Of the messages, as sent (before compression).
   uint64_t cost = 0;           // Against max_outbound_bytes (QueuedCost).
   bool close = false;          // Ends with our close frame.
 
-  void Add(ws::Opcode opcode, std::string_view payload, bool compressed) {
-    auto& header = headers[frames++];
-    const size_t n = ws::WriteFrameHeader(opcode, payload.size(), compressed, header.data());
-    buffers[buffer_count++] = net::const_buffer(header.data(), n);
-    if (!payload.empty()) buffers[buffer_count++] = net::const_buffer(payload.data(), payload.size());
+  void Reserve(size_t frames, bool own_payloads) {
+    headers.reserve(frames);
+    buffers.reserve(2 * frames);
+    messages.reserve(frames);
+    if (own_payloads) owned.reserve(frames);
   }
-  // A payload the batch keeps itself. Reserved once: moving a short string would move its
-  // bytes, and a buffer may already point at them.
+  void Add(ws::Opcode opcode, std::string_view payload, bool compressed) {
+    auto& header = headers.emplace_back();
+    const size_t n = ws::WriteFrameHeader(opcode, payload.size(), compressed, header.data());
+    buffers.emplace_back(header.data(), n);
+    if (!payload.empty()) buffers.emplace_back(payload.data(), payload.size());
+  }
+  // A payload the batch keeps itself (space reserved: moving a short string moves its bytes).
   void AddOwned(ws::Opcode opcode, std::string payload, bool compressed) {
-    if (owned.capacity() == 0) owned.reserve(kMaxBatchFrames + 3);
     owned.push_back(std::move(payload));
     Add(opcode, owned.back(), compressed);
   }
-  std::span<const net::const_buffer> Buffers() const { return {buffers.data(), buffer_count}; }
 };
 
 Session::Session(net::ip::tcp::socket&& socket, GatewayState& state)
@@ -1185,6 +1188,9 @@ bool Session::BeginClose(int code, std::string reason, v1::ClosedBy by, bool urg
 void Session::WriteNext() {
   if (writing_ || socket_done_ || !open_ || close_sent_) return;
   auto batch = std::make_unique<WriteBatch>();
+  // Frames this batch will hold, at most: the pong, the ping, messages, our close frame.
+  const size_t frames = std::min<size_t>(outbound_.size(), kMaxBatchFrames + 1) + 2;
+  batch->Reserve(frames, /*own_payloads=*/deflate_ || pong_ != nullptr || close_started_);
   if (pong_ != nullptr) {
     batch->AddOwned(ws::Opcode::kPong, std::move(*pong_), false);
     pong_.reset();
@@ -1193,7 +1199,7 @@ void Session::WriteNext() {
     ping_due_ = false;
     batch->Add(ws::Opcode::kPing, {}, false);
   }
-  while (!outbound_.empty() && batch->message_count < kMaxBatchFrames &&
+  while (!outbound_.empty() && batch->messages.size() < kMaxBatchFrames &&
          batch->payload_bytes < kMaxBatchBytes) {
     Outbound& next = outbound_.front();
     if (next.message == nullptr) {
@@ -1212,14 +1218,15 @@ void Session::WriteNext() {
     }
     batch->payload_bytes += message.data.size();
     batch->cost += QueuedCost(message.data.size());
-    batch->messages[batch->message_count++] = std::move(next.message);
+    batch->messages.push_back(std::move(next.message));
     outbound_.pop_front();
   }
-  if (batch->frames == 0) return;
+  if (batch->headers.empty()) return;
   outbound_bytes_ -= batch->cost;
   writing_bytes_ = batch->cost;
   writing_ = true;
-  const std::span<const net::const_buffer> buffers = batch->Buffers();
+  const std::span<const net::const_buffer> buffers(batch->buffers.data(),
+                                                   batch->buffers.size());
   net::async_write(stream_, buffers,
                    [self = shared_from_this(), batch = std::move(batch)](
                        error_code ec, size_t) mutable { self->OnWrite(std::move(batch), ec); });
@@ -1236,9 +1243,9 @@ void Session::OnWrite(std::unique_ptr<WriteBatch> batch, error_code ec) {
     if (!reading_) OnSocketDone(kCloseAbnormal, "", v1::CLOSED_BY_NETWORK);
     return;
   }
-  messages_out_.Add(batch->message_count);
+  messages_out_.Add(batch->messages.size());
   bytes_out_.Add(batch->payload_bytes);
-  metrics().messages_out.fetch_add(batch->message_count, std::memory_order_relaxed);
+  metrics().messages_out.fetch_add(batch->messages.size(), std::memory_order_relaxed);
   metrics().bytes_out.fetch_add(batch->payload_bytes, std::memory_order_relaxed);
   if (batch->close) {
     close_sent_ = true;
