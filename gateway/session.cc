@@ -224,7 +224,7 @@ void Session::Start() {
       if (ec) {
         FNGATE_LOG(Debug) << "[conn=" << self->id_ << "] no TLS handshake: " << ec.message();
         if (self->hs_->timed_out) self->CountLimit(LimitKind::kHandshakeTimeout);
-        return;
+        return self->AbandonHandshake();
       }
       self->ReadRequest();
     });
@@ -246,6 +246,14 @@ void Session::ArmHandshakeTimer() {
   });
 }
 
+// Nothing to answer (the client is gone, or sent what is not HTTP): the socket closes now, and
+// the session with it, not when the handshake timer would have fired.
+void Session::AbandonHandshake() {
+  hs_->timer.cancel();
+  error_code ignored;
+  stream_.socket().close(ignored);
+}
+
 void Session::ReadRequest() {
   hs_->parser.emplace();
   hs_->parser->header_limit(state_.settings().limits.max_header_bytes);
@@ -263,7 +271,7 @@ void Session::OnRequest(error_code ec, size_t /*bytes*/) {
       CountLimit(LimitKind::kHeaderSize);
       return RespondHttp(431, "fngate: request header too large\n");
     }
-    return;
+    return AbandonHandshake();
   }
   hs_->request = hs_->parser->release();
   hs_->parser.reset();
@@ -491,6 +499,8 @@ void Session::OnAccept(error_code ec) {
   }
   hs_.reset();  // Cancels the handshake timer too.
   accepting_ = false;
+  // A close timer (the connect reply closed it, or a drain) may have ended it meanwhile.
+  if (socket_done_) return;
   if (ec) {
     // The function accepted it, so it hears the end too: its own close if one was queued.
     if (close_started_) return OnSocketDone(close_code_, close_reason_, closed_by_);
@@ -1005,7 +1015,7 @@ void Session::OnSocketDone(int code, std::string reason, v1::ClosedBy by) {
   outbound_.clear();
   outbound_bytes_ = 0;
   pending_.reset();
-  if (!reading_ && !writing_ && !stream_.is_tls() && close_started_) {
+  if (!reading_ && !writing_ && !accepting_ && !stream_.is_tls() && close_started_) {
     // After a close frame: FIN, then drop what the client still sends until it closes, so
     // that a reset cannot destroy our close frame before the client read it.
     LingeringClose(std::move(stream_.socket()),
@@ -1239,6 +1249,9 @@ void Session::OnWrite(std::unique_ptr<WriteBatch> batch, error_code ec) {
   if (ec) {
     outbound_.clear();
     outbound_bytes_ = 0;
+    // A close under way (the client's, ours, a protocol failure) ends as that close: a client
+    // may reset the connection right after its close frame, before ours could be written.
+    if (close_started_) return OnSocketDone(close_code_, close_reason_, closed_by_);
     // The read side reports how the connection ended; if it is paused, report here.
     if (!reading_) OnSocketDone(kCloseAbnormal, "", v1::CLOSED_BY_NETWORK);
     return;

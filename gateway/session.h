@@ -107,6 +107,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnAccept(boost::system::error_code ec);
   void RespondHttp(int status, std::string body, bool version_header = false);
   void ArmHandshakeTimer();
+  void AbandonHandshake();
   std::string ClientAddressOf(const boost::asio::ip::tcp::endpoint& peer) const;
 
   // Reading and events.

@@ -65,6 +65,20 @@ TEST_F(LimitsE2eTest, HalfSentRequestIsDroppedAfterTheHandshakeTimeout) {
   EXPECT_EQ(ConnectEvents(), 1) << "only the bystander connected";
 }
 
+// A request that is not HTTP, or a client that leaves mid-request, is closed at once: it does
+// not keep its socket (and its connection slots) until the handshake timeout.
+TEST_F(LimitsE2eTest, GarbageRequestIsClosedAtOnceNotAtTheHandshakeTimeout) {
+  StartCluster({"--limits.handshake_timeout_ms=60000"});
+  RawWsClient garbage;
+  ConnectRaw(garbage);
+  ASSERT_TRUE(IsOk(garbage.Write("HELLO THERE\r\n\r\n", kIoTimeout)));
+  EXPECT_TRUE(IsOk(garbage.WaitForEof(kEventTimeout)));  // Well before 60 s.
+  EXPECT_EQ(LimitHits("", "handshake_timeout"), 0u);
+  ExpectBystanderEchoes();
+  StopAll();
+  EXPECT_EQ(ConnectEvents(), 1) << "only the bystander connected";
+}
+
 TEST_F(LimitsE2eTest, OversizedRequestHeaderGets431) {
   StartCluster({"--limits.max_header_bytes=1024"});
   RawWsClient raw;
