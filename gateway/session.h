@@ -147,6 +147,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void StartDrain();
   void WriteNext();
   void OnWrite(std::unique_ptr<WriteBatch> batch, boost::system::error_code ec);
+  void CountWritten(const WriteBatch& batch);
 
   // Helpers.
   template <typename Event>
