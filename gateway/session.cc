@@ -1197,80 +1197,73 @@ bool Session::BeginClose(int code, std::string reason, v1::ClosedBy by, bool urg
 // Writes what is due -- a pong, a keepalive ping, then queued frames in order, our close frame
 // last -- as one batch: one system call on a plain socket, however many frames.
 void Session::WriteNext() {
-  while (!writing_ && !socket_done_ && open_ && !close_sent_) {
-    if (outbound_.empty() && pong_ == nullptr && !ping_due_) return;
-    auto batch = std::make_unique<WriteBatch>();
-    // Frames this batch will hold, at most: the pong, the ping, messages, our close frame.
-    const size_t frames = std::min<size_t>(outbound_.size(), kMaxBatchFrames + 1) + 2;
-    batch->Reserve(frames, /*own_payloads=*/deflate_ || pong_ != nullptr || close_started_);
-    if (pong_ != nullptr) {
-      batch->AddOwned(ws::Opcode::kPong, std::move(*pong_), false);
-      pong_.reset();
-    }
-    if (ping_due_) {
-      ping_due_ = false;
-      batch->Add(ws::Opcode::kPing, {}, false);
-    }
-    while (!outbound_.empty() && batch->messages.size() < kMaxBatchFrames &&
-           batch->payload_bytes < kMaxBatchBytes) {
-      Outbound& next = outbound_.front();
-      if (next.message == nullptr) {
-        batch->AddOwned(ws::Opcode::kClose, ws::ClosePayload(close_code_, close_reason_),
-                        false);
-        batch->close = true;
-        outbound_.pop_front();
-        break;
-      }
-      const OutboundMessage& message = *next.message;
-      const std::string& data = envelope_ ? message.EnvelopeData() : message.data;
-      const ws::Opcode opcode = message.binary() ? ws::Opcode::kBinary : ws::Opcode::kText;
-      if (deflate_) {
-        batch->AddOwned(opcode, ws::DeflateMessage(data), true);
-      } else {
-        batch->Add(opcode, data, false);
-      }
-      batch->payload_bytes += message.data.size();
-      batch->cost += QueuedCost(message.data.size());
-      batch->messages.push_back(std::move(next.message));
-      outbound_.pop_front();
-    }
-    if (batch->headers.empty()) return;
-    outbound_bytes_ -= batch->cost;
-    writing_bytes_ = batch->cost;
-    writing_ = true;
-    const std::span<const net::const_buffer> buffers(batch->buffers.data(),
-                                                     batch->buffers.size());
-    beast::buffers_suffix<std::span<const net::const_buffer>> rest(buffers);
-    if (!stream_.is_tls()) {
-      // Most batches fit in the socket's send buffer: written here and now (the socket is
-      // non-blocking), with no asynchronous operation and no completion to run later. Only
-      // what does not fit waits for the socket, below. Our close frame and errors still
-      // complete through OnWrite, posted, so that no caller sees the connection end inside
-      // its own call.
-      error_code ec;
-      const size_t written = stream_.socket().write_some(buffers, ec);
-      if (ec == net::error::would_block || ec == net::error::try_again) {
-        ec = {};
-      } else if (ec || (written == net::buffer_size(buffers) && batch->close)) {
-        net::post(stream_.get_executor(),
-                  [self = shared_from_this(), batch = std::move(batch), ec]() mutable {
-                    self->OnWrite(std::move(batch), ec);
-                  });
-        return;
-      } else if (written == net::buffer_size(buffers)) {
-        writing_ = false;
-        writing_bytes_ = 0;
-        CountWritten(*batch);
-        continue;  // More may have been queued than one batch takes.
-      } else {
-        rest.consume(written);
-      }
-    }
-    net::async_write(stream_, rest,
-                     [self = shared_from_this(), batch = std::move(batch)](
-                         error_code ec, size_t) mutable { self->OnWrite(std::move(batch), ec); });
-    return;
+  if (writing_ || socket_done_ || !open_ || close_sent_) return;
+  if (outbound_.empty() && pong_ == nullptr && !ping_due_) return;
+  auto batch = std::make_unique<WriteBatch>();
+  // Frames this batch will hold, at most: the pong, the ping, messages, our close frame.
+  const size_t frames = std::min<size_t>(outbound_.size(), kMaxBatchFrames + 1) + 2;
+  batch->Reserve(frames, /*own_payloads=*/deflate_ || pong_ != nullptr || close_started_);
+  if (pong_ != nullptr) {
+    batch->AddOwned(ws::Opcode::kPong, std::move(*pong_), false);
+    pong_.reset();
   }
+  if (ping_due_) {
+    ping_due_ = false;
+    batch->Add(ws::Opcode::kPing, {}, false);
+  }
+  while (!outbound_.empty() && batch->messages.size() < kMaxBatchFrames &&
+         batch->payload_bytes < kMaxBatchBytes) {
+    Outbound& next = outbound_.front();
+    if (next.message == nullptr) {
+      batch->AddOwned(ws::Opcode::kClose, ws::ClosePayload(close_code_, close_reason_),
+                      false);
+      batch->close = true;
+      outbound_.pop_front();
+      break;
+    }
+    const OutboundMessage& message = *next.message;
+    const std::string& data = envelope_ ? message.EnvelopeData() : message.data;
+    const ws::Opcode opcode = message.binary() ? ws::Opcode::kBinary : ws::Opcode::kText;
+    if (deflate_) {
+      batch->AddOwned(opcode, ws::DeflateMessage(data), true);
+    } else {
+      batch->Add(opcode, data, false);
+    }
+    batch->payload_bytes += message.data.size();
+    batch->cost += QueuedCost(message.data.size());
+    batch->messages.push_back(std::move(next.message));
+    outbound_.pop_front();
+  }
+  if (batch->headers.empty()) return;
+  outbound_bytes_ -= batch->cost;
+  writing_bytes_ = batch->cost;
+  writing_ = true;
+  const std::span<const net::const_buffer> buffers(batch->buffers.data(),
+                                                   batch->buffers.size());
+  beast::buffers_suffix<std::span<const net::const_buffer>> rest(buffers);
+  if (!stream_.is_tls()) {
+    // Most batches fit in the socket's send buffer: written here and now (the socket is
+    // non-blocking), without an asynchronous write operation; only what does not fit waits
+    // for the socket, below. The batch still completes through OnWrite, posted: frames
+    // queued meanwhile (the rest of a burst of replies) gather into the next batch, and no
+    // caller sees the connection end inside its own call.
+    error_code ec;
+    const size_t written = stream_.socket().write_some(buffers, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+    } else if (ec || written == net::buffer_size(buffers)) {
+      net::post(stream_.get_executor(),
+                [self = shared_from_this(), batch = std::move(batch), ec]() mutable {
+                  self->OnWrite(std::move(batch), ec);
+                });
+      return;
+    } else {
+      rest.consume(written);
+    }
+  }
+  net::async_write(stream_, rest,
+                   [self = shared_from_this(), batch = std::move(batch)](
+                       error_code ec, size_t) mutable { self->OnWrite(std::move(batch), ec); });
 }
 
 void Session::CountWritten(const WriteBatch& batch) {
