@@ -78,13 +78,7 @@ std::string EndpointText(const net::ip::tcp::endpoint& endpoint) {
 }
 
 // Cuts a close reason to the 123 bytes a close frame holds, on a UTF-8 boundary.
-std::string TrimReason(std::string reason) {
-  if (reason.size() <= kMaxCloseReasonBytes) return reason;
-  size_t n = kMaxCloseReasonBytes;
-  while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
-  reason.resize(n);
-  return reason;
-}
+std::string TrimReason(std::string_view reason) { return std::string(ws::FitCloseReason(reason)); }
 
 // What a queued message counts against max_outbound_bytes: its payload plus the queue entry,
 // so that empty messages cannot pile up for free.
@@ -137,7 +131,6 @@ struct Session::Handshake {
   std::optional<http::request_parser<http::empty_body>> parser;
   http::request<http::empty_body> request;
   v1::ConnectionContext context;  // Frozen into context_ once the function accepts.
-  google::protobuf::RepeatedPtrField<v1::Action> first_actions;
   std::string user_agent;
   std::string response;  // The 101, while it is written.
   net::steady_timer timer;
@@ -482,9 +475,7 @@ void Session::OnConnectReply(const std::string& request_id, const grpc::Status& 
   context_ = std::make_shared<const v1::ConnectionContext>(std::move(context));
   state_.table().Add(shared_from_this(), context_, std::move(hs_->user_agent));
   if (envelope_) EnqueueText(envelope::OpenFrame(id_, context_->user_id()));
-  hs_->first_actions = std::move(*reply.mutable_actions());
-  ApplyActions(hs_->first_actions);
-  hs_->first_actions.Clear();
+  ApplyActions(*reply.mutable_actions());
   ArmHandshakeTimer();
   net::async_write(stream_, net::buffer(response),
                    [self = shared_from_this()](error_code ec, size_t) { self->OnAccept(ec); });
@@ -517,9 +508,11 @@ void Session::OnAccept(error_code ec) {
   }
   reader_.emplace(limits().max_message_bytes, bool{deflate_});  // After decompression, with deflate.
   if (!stream_.is_tls()) {
-    // Reads happen only once the socket is readable (ReadNext), and must never block.
-    error_code ignored;
-    stream_.socket().non_blocking(true, ignored);
+    // Reads happen only once the socket is readable (ReadNext), and writes go out at once
+    // where they fit (WriteNext): neither may ever block the io thread.
+    error_code blocking;
+    stream_.socket().non_blocking(true, blocking);
+    if (blocking) return OnSocketDone(kCloseAbnormal, "", v1::CLOSED_BY_NETWORK);
   }
   StartLifetimeTimer();
   heard_ = true;  // The handshake: the first keepalive tick only starts the count.
@@ -1019,9 +1012,7 @@ void Session::OnSocketDone(int code, std::string reason, v1::ClosedBy by) {
   if (!reading_ && !writing_ && !accepting_ && !stream_.is_tls() && close_started_) {
     // After a close frame: FIN, then drop what the client still sends until it closes, so
     // that a reset cannot destroy our close frame before the client read it.
-    LingeringClose(std::move(stream_.socket()),
-                   std::min<std::chrono::milliseconds>(std::chrono::seconds(2),
-                                                       limits().handshake_timeout));
+    LingeringClose(std::move(stream_.socket()), limits().handshake_timeout);  // 2 s at most.
   } else {
     // A read or write may still be running (a client that half-closed while we wrote, a
     // timeout): closing stops it.

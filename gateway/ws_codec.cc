@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "gateway/outbound.h"  // The close-code rules and the reason limit, shared.
+
 namespace fngate::gateway::ws {
 namespace {
 
@@ -127,13 +129,6 @@ void AppendUnmasked(std::string& out, const uint8_t* in, size_t size, const uint
   Unmask(in, size, mask, offset, reinterpret_cast<uint8_t*>(out.data() + old));
 }
 
-bool IsAllowedCloseCode(int code) {
-  // RFC 6455 section 7.4: 1004-1006 and 1015 are reserved or never sent; 1016-2999 are for
-  // future RFCs; 3000-4999 belong to libraries and applications.
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-         (code >= 3000 && code <= 4999);
-}
-
 }  // namespace
 
 // ---- The opening handshake ----
@@ -206,15 +201,17 @@ size_t WriteFrameHeader(Opcode opcode, uint64_t payload_bytes, bool compressed, 
   return 10;
 }
 
+std::string_view FitCloseReason(std::string_view reason) {
+  if (reason.size() <= kMaxCloseReasonBytes) return reason;
+  size_t cut = kMaxCloseReasonBytes;
+  // Back up over continuation bytes so the cut lands before a character, not inside one.
+  while (cut > 0 && (static_cast<uint8_t>(reason[cut]) & 0xC0) == 0x80) --cut;
+  return reason.substr(0, cut);
+}
+
 std::string ClosePayload(int code, std::string_view reason) {
   if (code == 1005) return std::string();
-  constexpr size_t kMaxReason = kMaxControlPayloadBytes - 2;
-  if (reason.size() > kMaxReason) {
-    size_t cut = kMaxReason;
-    // Back up over continuation bytes so the cut lands before a character, not inside one.
-    while (cut > 0 && (static_cast<uint8_t>(reason[cut]) & 0xC0) == 0x80) --cut;
-    reason = reason.substr(0, cut);
-  }
+  reason = FitCloseReason(reason);
   std::string out;
   out.reserve(2 + reason.size());
   out.push_back(static_cast<char>((code >> 8) & 0xFF));
@@ -549,7 +546,7 @@ FrameReader::Result FrameReader::FinishFrame() {
       }
       if (control_.size() == 1) return Fail(1002, "protocol error");
       const int code = (static_cast<uint8_t>(control_[0]) << 8) | static_cast<uint8_t>(control_[1]);
-      if (!IsAllowedCloseCode(code)) return Fail(1002, "protocol error");
+      if (!IsSendableCloseCode(code)) return Fail(1002, "protocol error");
       const std::string_view reason = std::string_view(control_).substr(2);
       // 1002, not 1007: the reason is part of the close frame, which is a protocol element.
       if (!IsValidUtf8(reason)) return Fail(1002, "invalid close reason");

@@ -60,8 +60,11 @@ inline constexpr size_t kMaxControlPayloadBytes = 125;
 // and returns its length. `compressed` sets RSV1 (a permessage-deflate data frame).
 size_t WriteFrameHeader(Opcode opcode, uint64_t payload_bytes, bool compressed, uint8_t* out);
 
-// A close frame's payload: the code, big-endian, then the reason (cut to 123 bytes on a UTF-8
-// boundary). Empty for code 1005 (no code).
+// `reason` cut to the 123 bytes a close frame holds, on a UTF-8 boundary.
+std::string_view FitCloseReason(std::string_view reason);
+
+// A close frame's payload: the code, big-endian, then the reason (FitCloseReason). Empty for
+// code 1005 (no code).
 std::string ClosePayload(int code, std::string_view reason);
 
 // One message compressed as permessage-deflate with no context takeover: raw deflate, the
