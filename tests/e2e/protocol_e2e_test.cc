@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/limits_cluster.h"
 
@@ -17,6 +18,7 @@ namespace fngate::e2e {
 namespace {
 
 using test_support::FrameOptions;
+using test_support::HttpHead;
 using test_support::RawFrame;
 using test_support::RawWsClient;
 using test_support::WsOpcode;
@@ -128,6 +130,40 @@ TEST_F(ProtocolLegalE2eTest, PingInsideAFragmentedMessage) {
   ASSERT_TRUE(IsOk(echo));
   EXPECT_EQ(echo->payload, "\xff\xfe");
   ExpectBystanderEchoes();
+}
+
+// An upgrade request RFC 6455 section 4.2.1 does not accept is answered before the function
+// hears of it: 426 (with the version the gateway speaks) or 400, and no connect event.
+TEST_F(ProtocolLegalE2eTest, BadUpgradeRequestsAreRefusedBeforeTheFunction) {
+  StartCluster({});
+  const std::string good = RawWsClient::UpgradeRequest("/echo");
+  auto replaced = [&good](absl::string_view from, absl::string_view to) {
+    return absl::StrReplaceAll(good, {{from, to}});
+  };
+  struct Case {
+    std::string name, request;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"NotAnUpgrade", "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 426},
+      {"Version8", replaced("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8"), 426},
+      {"NoKey", replaced("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""), 400},
+      {"KeyNot16Bytes", replaced("dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ="), 400},
+  };
+  for (const Case& c : cases) {
+    RawWsClient raw;
+    ConnectRaw(raw);
+    ASSERT_TRUE(IsOk(raw.Write(c.request, kIoTimeout))) << c.name;
+    absl::StatusOr<HttpHead> head = raw.ReadHttpResponse(kEventTimeout);
+    ASSERT_TRUE(IsOk(head)) << c.name;
+    EXPECT_EQ(head->status, c.status) << c.name;
+    if (c.name == "Version8") {
+      EXPECT_EQ(head->Header("sec-websocket-version"), "13");
+    }
+  }
+  ExpectBystanderEchoes();
+  StopAll();
+  EXPECT_EQ(ConnectEvents(), 1) << "only the bystander connected";
 }
 
 // Application close codes are the client's to use: answered with the same code, by CLIENT.
