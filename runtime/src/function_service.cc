@@ -169,34 +169,93 @@ void FunctionServiceImpl::HandleBatch(v1::EventBatch& batch, v1::ReplyBatch& rep
   }
 }
 
-// One Events stream from a gateway. Reads a batch, has it handled (pool or inline), and only
-// then reads the next: a connection's events stay in order and a slow worker slows its
-// gateway down instead of queueing without bound. Replies are written one batch at a time;
-// what is handled meanwhile joins the next write, up to kMaxWriteBytes a write. While more
-// than kMaxPendingBytes of replies wait, no further batch is read.
-class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::ReplyBatch> {
+// One Events stream from a gateway, on gRPC's completion-queue API: every completion of every
+// stream comes to the service's one events thread (FunctionServiceImpl::Serve), which reads,
+// handles the batch (inline, or on the handler pool) and writes. One thread that polls and
+// handles costs one wake-up per batch; the callback API's threads cost two or three (they hand
+// each completion to one another), which on one core was most of a small event's cost.
+//
+// Reads a batch, has it handled, and only then reads the next: a connection's events stay in
+// order and a slow worker slows its gateway down instead of queueing without bound. Replies
+// are written one batch at a time; what is handled meanwhile joins the next write, up to
+// kMaxWriteBytes a write. While more than kMaxPendingBytes of replies wait, no further batch
+// is read.
+//
+// Lifetime: created with a pending request for the next call; deleted on the events thread
+// once its Finish completed (or its request failed: the server is shutting down). Every
+// operation is started under mu_, from the events thread, a handler thread or Drain().
+class EventsStream {
  public:
   static constexpr size_t kMaxWriteBytes = 4 << 20;
   static constexpr size_t kMaxPendingBytes = 16 << 20;
 
-  explicit EventsReactor(FunctionServiceImpl& service) : service_(service) {
-    service_.AddStream(this);
-    // Headers at once: they tell the gateway this worker took the stream, so that events it
-    // wrote on a stream that was never taken (a worker shutting down) may go elsewhere.
-    StartSendInitialMetadata();
-    StartRead(&in_);
+  // The completion-queue tag of one kind of operation of one stream.
+  enum class Op : uint8_t { kRequest, kInitialMetadata, kRead, kWrite, kFinish };
+  struct Tag {
+    EventsStream* stream;
+    Op op;
+  };
+
+  // Asks for the next Events call on `cq`.
+  static void Request(FunctionServiceImpl& service, grpc::ServerCompletionQueue* cq) {
+    auto* stream = new EventsStream(service);
+    service.RequestEvents(&stream->context_, &stream->rw_, cq, cq,
+                          &stream->tags_[static_cast<int>(Op::kRequest)]);
+  }
+
+  // Runs on the events thread for each completion.
+  static void Complete(void* tag, bool ok, grpc::ServerCompletionQueue* cq) {
+    Tag* t = static_cast<Tag*>(tag);
+    t->stream->OnComplete(t->op, ok, cq);
   }
 
   // Sends the draining notice with the next write (or now, if nothing is being written).
-  void Drain() {
+  void Drain() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     drain_notice_ = true;
     FlushLocked();
   }
 
-  // grpc::ServerBidiReactor
-  void OnReadDone(bool ok) override {
-    if (!ok) {
+ private:
+  explicit EventsStream(FunctionServiceImpl& service) : service_(service), rw_(&context_) {
+    for (int i = 0; i < kOps; ++i) tags_[i] = Tag{this, static_cast<Op>(i)};
+  }
+
+  void* TagOf(Op op) { return &tags_[static_cast<int>(op)]; }
+
+  void OnComplete(Op op, bool ok, grpc::ServerCompletionQueue* cq) {
+    switch (op) {
+      case Op::kRequest:
+        if (!ok) {  // The server is shutting down: no call came, nothing else is pending.
+          delete this;
+          return;
+        }
+        service_.RequestNext(cq);  // The next gateway stream finds a request waiting.
+        {
+          absl::MutexLock lock(&mu_);
+          // Headers at once: they tell the gateway this worker took the stream, so that events
+          // it wrote on a stream that was never taken (a worker shutting down) may go elsewhere.
+          // Counted as a write: no Write may start before they are out.
+          writing_ = true;
+          rw_.SendInitialMetadata(TagOf(Op::kInitialMetadata));
+          rw_.Read(&in_, TagOf(Op::kRead));
+        }
+        service_.AddStream(this);  // After the headers: a drain notice waits for them.
+        return;
+      case Op::kInitialMetadata:
+      case Op::kWrite:
+        return OnWriteDone(ok);
+      case Op::kRead:
+        return OnReadDone(ok);
+      case Op::kFinish:
+        service_.RemoveStream(this);
+        delete this;
+        return;
+    }
+  }
+
+  void OnReadDone(bool ok) {
+    if (!ok) {  // The gateway half-closed, or the call ended.
       absl::MutexLock lock(&mu_);
       reads_done_ = true;
       MaybeFinishLocked();
@@ -206,56 +265,39 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::R
     service_.handlers()->Run([this] { HandleAndContinue(); });
   }
 
-  void OnWriteDone(bool ok) override {
-    bool resume_reading = false;
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (!ok) {
-        write_failed_ = true;  // The gateway is gone; reads end too.
-        pending_.clear();
-        pending_bytes_ = 0;
-      }
-      FlushLocked();
-      if (read_paused_ && (write_failed_ || pending_bytes_ <= kMaxPendingBytes)) {
-        read_paused_ = false;
-        resume_reading = true;
-      }
-      MaybeFinishLocked();
+  void OnWriteDone(bool ok) {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      write_failed_ = true;  // The gateway is gone; reads end too.
+      pending_.clear();
+      pending_bytes_ = 0;
     }
-    if (resume_reading) StartRead(&in_);
+    FlushLocked();
+    if (read_paused_ && (write_failed_ || pending_bytes_ <= kMaxPendingBytes)) {
+      read_paused_ = false;
+      rw_.Read(&in_, TagOf(Op::kRead));
+    }
+    MaybeFinishLocked();
   }
 
-  void OnDone() override {
-    service_.RemoveStream(this);
-    delete this;
-  }
-
- private:
-  struct Pending {
-    v1::StreamReply reply;
-    size_t bytes;
-  };
-
-  void HandleAndContinue() {
+  // On the events thread or a handler thread; the next read starts only after it.
+  void HandleAndContinue() ABSL_LOCKS_EXCLUDED(mu_) {
     v1::ReplyBatch replies;
     service_.HandleBatch(in_, replies);
     in_.Clear();
-    bool pause = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!write_failed_) {
-        for (v1::StreamReply& r : *replies.mutable_replies()) {
-          Pending p{{}, r.ByteSizeLong()};
-          p.reply.Swap(&r);
-          pending_bytes_ += p.bytes;
-          pending_.push_back(std::move(p));
-        }
+    absl::MutexLock lock(&mu_);
+    if (!write_failed_) {
+      for (v1::StreamReply& r : *replies.mutable_replies()) {
+        Pending p{{}, r.ByteSizeLong()};
+        p.reply.Swap(&r);
+        pending_bytes_ += p.bytes;
+        pending_.push_back(std::move(p));
       }
-      FlushLocked();
-      pause = read_paused_ = pending_bytes_ > kMaxPendingBytes;
     }
-    if (!pause) StartRead(&in_);
+    FlushLocked();
+    read_paused_ = pending_bytes_ > kMaxPendingBytes;
+    if (!read_paused_) rw_.Read(&in_, TagOf(Op::kRead));
   }
 
   void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -274,17 +316,26 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::R
       pending_.pop_front();
     }
     writing_ = true;
-    StartWrite(&out_);
+    rw_.Write(out_, TagOf(Op::kWrite));
   }
 
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (reads_done_ && !writing_ && pending_.empty() && !finished_) {
       finished_ = true;
-      Finish(grpc::Status::OK);
+      rw_.Finish(grpc::Status::OK, TagOf(Op::kFinish));
     }
   }
 
+  struct Pending {
+    v1::StreamReply reply;
+    size_t bytes;
+  };
+  static constexpr int kOps = 5;
+
   FunctionServiceImpl& service_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<v1::ReplyBatch, v1::EventBatch> rw_;
+  Tag tags_[kOps];
   v1::EventBatch in_;  // Touched by one handler at a time: the next read starts after it.
   absl::Mutex mu_;
   std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
@@ -299,7 +350,32 @@ class EventsReactor final : public grpc::ServerBidiReactor<v1::EventBatch, v1::R
   bool drain_notice_sent_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-void FunctionServiceImpl::AddStream(EventsReactor* stream) {
+void FunctionServiceImpl::Serve(std::unique_ptr<grpc::ServerCompletionQueue> cq) {
+  cq_ = std::move(cq);
+  EventsStream::Request(*this, cq_.get());
+  events_thread_ = std::thread([cq = cq_.get()] {
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq->Next(&tag, &ok)) EventsStream::Complete(tag, ok, cq);
+  });
+}
+
+void FunctionServiceImpl::RequestNext(grpc::ServerCompletionQueue* cq) {
+  EventsStream::Request(*this, cq);
+}
+
+void FunctionServiceImpl::StopStreams() {
+  if (cq_ == nullptr) return;
+  // After the server's shutdown no call is left, and the pending request fails: the thread
+  // takes what remains and ends.
+  cq_->Shutdown();
+  if (events_thread_.joinable()) events_thread_.join();
+  cq_.reset();
+}
+
+FunctionServiceImpl::~FunctionServiceImpl() { StopStreams(); }
+
+void FunctionServiceImpl::AddStream(EventsStream* stream) {
   bool drain = false;
   {
     absl::MutexLock lock(&streams_mu_);
@@ -309,7 +385,7 @@ void FunctionServiceImpl::AddStream(EventsReactor* stream) {
   if (drain) stream->Drain();  // Opened as the worker began to drain.
 }
 
-void FunctionServiceImpl::RemoveStream(EventsReactor* stream) {
+void FunctionServiceImpl::RemoveStream(EventsStream* stream) {
   absl::MutexLock lock(&streams_mu_);
   streams_.erase(stream);
 }
@@ -318,12 +394,7 @@ void FunctionServiceImpl::StartDrain() {
   // Under the lock: a stream leaves the set (RemoveStream) before it is deleted.
   absl::MutexLock lock(&streams_mu_);
   draining_ = true;
-  for (EventsReactor* stream : streams_) stream->Drain();
-}
-
-grpc::ServerBidiReactor<v1::EventBatch, v1::ReplyBatch>* FunctionServiceImpl::Events(
-    grpc::CallbackServerContext* /*context*/) {
-  return new EventsReactor(*this);
+  for (EventsStream* stream : streams_) stream->Drain();
 }
 
 }  // namespace fngate::runtime

@@ -3,16 +3,20 @@
 // to the user's Function (sync server API: a handler may block; calls run concurrently on
 // gRPC's thread pool). Also writes the `EVENT ...` lines of --log_events.
 //
-// Also serves the batched Events stream (callback API): one batch per stream at a time is
-// handled in order, on `handlers` (or inline on gRPC's thread when null), with the same handler
-// code as the unary methods; replies that finish while a write is on the wire go out together
-// in the next one.
+// Also serves the batched Events stream, on the completion-queue API with one thread of its
+// own (Serve): one batch per stream at a time is handled in order, on `handlers` (or inline on
+// that thread when null), with the same handler code as the unary methods; replies that finish
+// while a write is on the wire go out together in the next one.
 //
 // Thread-safe (holds only immutable state). The Function must outlive it, and it must outlive
 // the grpc::Server it is registered with.
 #pragma once
 
+#include <memory>
 #include <string>
+#include <thread>
+
+#include <grpcpp/completion_queue.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
@@ -23,14 +27,21 @@
 
 namespace fngate::runtime {
 
-class EventsReactor;  // function_service.cc
+class EventsStream;  // function_service.cc
 
 class FunctionServiceImpl final
-    : public v1::FunctionService::WithCallbackMethod_Events<v1::FunctionService::Service> {
+    : public v1::FunctionService::WithAsyncMethod_Events<v1::FunctionService::Service> {
  public:
   // `handlers` may be null (handlers run inline on gRPC's threads); it must outlive the server.
   FunctionServiceImpl(Function& function, bool log_events, std::string default_gateway,
                       HandlerPool* handlers);
+  ~FunctionServiceImpl() override;
+
+  // Starts serving Events streams from `cq` (the builder's, added for this service), on a
+  // thread of their own. Call once, after the server started.
+  void Serve(std::unique_ptr<grpc::ServerCompletionQueue> cq);
+  // Ends that thread; call after the server's Shutdown returned (no call is left).
+  void StopStreams();
 
   // v1::FunctionService::Service
   grpc::Status OnConnect(grpc::ServerContext* context, const v1::ConnectEvent* event,
@@ -41,8 +52,6 @@ class FunctionServiceImpl final
                             v1::DisconnectResponse* response) override;
   grpc::Status OnError(grpc::ServerContext* context, const v1::ErrorEvent* event,
                        v1::ErrorResponse* response) override;
-  grpc::ServerBidiReactor<v1::EventBatch, v1::ReplyBatch>* Events(
-      grpc::CallbackServerContext* context) override;
 
   // Handles every event of `batch`, in order, appending one reply each to `replies`.
   void HandleBatch(v1::EventBatch& batch, v1::ReplyBatch& replies);
@@ -51,9 +60,11 @@ class FunctionServiceImpl final
   // Tells every open Events stream that this worker is draining (ReplyBatch.draining), so
   // gateways send their new events elsewhere while what they already sent is still handled.
   void StartDrain() ABSL_LOCKS_EXCLUDED(streams_mu_);
-  // Called by each stream's reactor as it starts and ends.
-  void AddStream(EventsReactor* stream) ABSL_LOCKS_EXCLUDED(streams_mu_);
-  void RemoveStream(EventsReactor* stream) ABSL_LOCKS_EXCLUDED(streams_mu_);
+  // Called by each stream as it starts and ends.
+  void AddStream(EventsStream* stream) ABSL_LOCKS_EXCLUDED(streams_mu_);
+  void RemoveStream(EventsStream* stream) ABSL_LOCKS_EXCLUDED(streams_mu_);
+  // Asks for the next Events call (each accepted stream asks for the one after it).
+  void RequestNext(grpc::ServerCompletionQueue* cq);
 
  private:
   CallInfo MakeCallInfo(std::chrono::system_clock::time_point deadline) const;
@@ -69,7 +80,9 @@ class FunctionServiceImpl final
   const std::string default_gateway_;
   HandlerPool* const handlers_;
   absl::Mutex streams_mu_;
-  absl::flat_hash_set<EventsReactor*> streams_ ABSL_GUARDED_BY(streams_mu_);
+  std::unique_ptr<grpc::ServerCompletionQueue> cq_;
+  std::thread events_thread_;
+  absl::flat_hash_set<EventsStream*> streams_ ABSL_GUARDED_BY(streams_mu_);
   bool draining_ ABSL_GUARDED_BY(streams_mu_) = false;
 };
 

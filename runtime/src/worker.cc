@@ -15,7 +15,6 @@
 #include <utility>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
@@ -28,6 +27,7 @@
 #include "runtime/src/function_service.h"
 #include "runtime/src/gateway_client_impl.h"
 #include "runtime/src/handler_pool.h"
+#include "runtime/src/health_service.h"
 
 namespace fngate::runtime {
 namespace {
@@ -100,9 +100,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
 // Worker
 
 Worker::Worker(std::unique_ptr<HandlerPool> handlers, std::unique_ptr<FunctionServiceImpl> service,
-               std::unique_ptr<grpc::Server> server, int port)
+               std::unique_ptr<HealthService> health, std::unique_ptr<grpc::Server> server,
+               int port)
     : handlers_(std::move(handlers)),
       service_(std::move(service)),
+      health_(std::move(health)),
       server_(std::move(server)),
       port_(port) {}
 
@@ -121,14 +123,17 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(Function& function,
                       : nullptr;
   auto service = std::make_unique<FunctionServiceImpl>(
       function, options.log_events, options.gateway_address, handlers.get());
-  // Process-wide switches; both only affect servers built after them.
-  grpc::EnableDefaultHealthCheckService(true);
+  // Our own health service, not gRPC's (see health_service.h). Reflection is a sync service;
+  // the switch is process-wide and affects servers built after it.
+  auto health = std::make_unique<HealthService>();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.listen_address, *credentials, &port);
   builder.RegisterService(service.get());
+  builder.RegisterService(health.get());
+  std::unique_ptr<grpc::ServerCompletionQueue> events_cq = builder.AddCompletionQueue();
   builder.SetMaxReceiveMessageSize(options.max_event_bytes);
   // gRPC sets SO_REUSEPORT by default: a second worker on a taken port would start fine and
   // silently take half the calls. Fail instead.
@@ -139,6 +144,8 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(Function& function,
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
+    if (server != nullptr) server->Shutdown();
+    events_cq->Shutdown();  // Nothing was asked of it; it must only be shut before it goes.
     return absl::UnavailableError(absl::StrCat(
         "cannot serve on ", options.listen_address,
         options.tls_cert_file.empty()
@@ -146,8 +153,10 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(Function& function,
             : " (port in use, not an address of this machine, or --tls_cert/--tls_key are not "
               "a PEM certificate and its key)"));
   }
+  service->Serve(std::move(events_cq));
   return std::unique_ptr<Worker>(
-      new Worker(std::move(handlers), std::move(service), std::move(server), port));
+      new Worker(std::move(handlers), std::move(service), std::move(health), std::move(server),
+                 port));
 }
 
 void Worker::Shutdown(absl::Duration grace) {
@@ -156,14 +165,14 @@ void Worker::Shutdown(absl::Duration grace) {
     if (shut_down_) return;
     shut_down_ = true;
   }
-  // Health checks answer NOT_SERVING from now on, so probes stop sending traffic here.
-  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
-    health->Shutdown();
-  }
+  // Health checks answer NOT_SERVING from now on, so probes stop sending traffic here; their
+  // watches end, so that they do not hold up the server's shutdown.
+  health_->Shutdown();
   // Gateways move their new events elsewhere; what they already sent is still handled.
   service_->StartDrain();
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
   server_->Wait();
+  service_->StopStreams();
 }
 
 // RunWorker

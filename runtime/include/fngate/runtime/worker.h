@@ -50,6 +50,7 @@ namespace fngate::runtime {
 
 class FunctionServiceImpl;  // runtime/src/function_service.h
 class HandlerPool;          // runtime/src/handler_pool.h
+class HealthService;        // runtime/src/health_service.h
 
 struct WorkerOptions {
   // "host:port" to serve on; port 0 picks a free one (Worker::port() tells which).
@@ -135,12 +136,13 @@ class Worker {
 
  private:
   Worker(std::unique_ptr<HandlerPool> handlers, std::unique_ptr<FunctionServiceImpl> service,
-         std::unique_ptr<grpc::Server> server, int port);
+         std::unique_ptr<HealthService> health, std::unique_ptr<grpc::Server> server, int port);
 
   // Declared before server_: the server is destroyed first, while the service and the
   // handler threads still exist.
   std::unique_ptr<HandlerPool> handlers_;
   std::unique_ptr<FunctionServiceImpl> service_;
+  std::unique_ptr<HealthService> health_;
   std::unique_ptr<grpc::Server> server_;
   const int port_;
   absl::Mutex mutex_;
