@@ -31,7 +31,7 @@ bool SameSecret(std::string_view presented, std::string_view expected) {
 
 }  // namespace
 
-grpc::Status AuthorizeControlCall(const grpc::CallbackServerContext& context,
+grpc::Status AuthorizeControlCall(const grpc::ServerContextBase& context,
                                   const GatewayState& state) {
   const std::string& token = state.settings().control_token;
   if (token.empty()) return grpc::Status::OK;

@@ -19,7 +19,7 @@ namespace fngate::gateway {
 
 class GatewayState;
 
-grpc::Status AuthorizeControlCall(const grpc::CallbackServerContext& context,
+grpc::Status AuthorizeControlCall(const grpc::ServerContextBase& context,
                                   const GatewayState& state);
 
 }  // namespace fngate::gateway

@@ -1,6 +1,7 @@
 #include "gateway/control_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "gateway/completion_queue_thread.h"
 #include "gateway/control_auth.h"
 #include "gateway/envelope.h"
 #include "gateway/fanout.h"
@@ -19,12 +20,6 @@ constexpr size_t kMaxJsonBytes = 64 << 20;
 
 grpc::Status Invalid(const std::string& field, absl::string_view problem) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat(field, ": ", problem));
-}
-
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, grpc::Status status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(std::move(status));
-  return reactor;
 }
 
 grpc::Status ValidateNames(const google::protobuf::RepeatedPtrField<std::string>& names,
@@ -56,7 +51,91 @@ void AddIds(std::vector<std::string>& ids, google::protobuf::RepeatedPtrField<st
   for (std::string& id : ids) out->Add(std::move(id));
 }
 
+// One control call on the completion-queue API: asked for (the server fills it when a call of
+// its method comes), handled, answered. Its tag is itself: the first completion is the call's
+// arrival (or, ok=false, the server shutting down before one came), the second that its answer
+// went out (or could not: the client left); then it goes.
+template <typename Request, typename Response>
+class ControlCall final : public CompletionQueueThread::Tag, public ControlReply {
+ public:
+  using Ask = void (v1::GatewayControl::AsyncService::*)(
+      grpc::ServerContext*, Request*, grpc::ServerAsyncResponseWriter<Response>*,
+      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
+  using Handle = void (ControlService::*)(grpc::ServerContext*, const Request*, Response*,
+                                          ControlReply*);
+
+  // Asks for the next call of one method.
+  static void Await(ControlService& service, v1::GatewayControl::AsyncService& async,
+                    grpc::ServerCompletionQueue* cq, Ask ask, Handle handle) {
+    auto* call = new ControlCall(service, async, cq, ask, handle);
+    (async.*ask)(&call->context_, &call->request_, &call->writer_, cq, cq, call);
+  }
+
+  void OnComplete(bool ok) override {
+    if (answered_ || !ok) {
+      delete this;
+      return;
+    }
+    Await(service_, async_, cq_, ask_, handle_);  // The next call finds one waiting.
+    (service_.*handle_)(&context_, &request_, &response_, this);
+  }
+
+  void Finish(grpc::Status status) override {
+    answered_ = true;  // Read on the queue's thread once this completes: ordered by the queue.
+    if (status.ok()) {
+      writer_.Finish(response_, status, this);
+    } else {
+      writer_.FinishWithError(status, this);
+    }
+  }
+
+ private:
+  ControlCall(ControlService& service, v1::GatewayControl::AsyncService& async,
+              grpc::ServerCompletionQueue* cq, Ask ask, Handle handle)
+      : service_(service), async_(async), cq_(cq), ask_(ask), handle_(handle) {}
+
+  ControlService& service_;
+  v1::GatewayControl::AsyncService& async_;
+  grpc::ServerCompletionQueue* const cq_;
+  const Ask ask_;
+  const Handle handle_;
+  grpc::ServerContext context_;
+  Request request_;
+  Response response_;
+  grpc::ServerAsyncResponseWriter<Response> writer_{&context_};
+  bool answered_ = false;
+};
+
+template <typename Request, typename Response>
+void Await(ControlService& service, v1::GatewayControl::AsyncService& async,
+           grpc::ServerCompletionQueue* cq, typename ControlCall<Request, Response>::Ask ask,
+           typename ControlCall<Request, Response>::Handle handle) {
+  ControlCall<Request, Response>::Await(service, async, cq, ask, handle);
+}
+
 }  // namespace
+
+void ControlService::Serve(grpc::ServerCompletionQueue* cq) {
+  using Async = v1::GatewayControl::AsyncService;
+  Await<v1::SendRequest, v1::SendResponse>(*this, async_, cq, &Async::RequestSend,
+                                           &ControlService::Send);
+  Await<v1::CloseRequest, v1::CloseResponse>(*this, async_, cq, &Async::RequestClose,
+                                             &ControlService::Close);
+  Await<v1::EmitRequest, v1::EmitResponse>(*this, async_, cq, &Async::RequestEmit,
+                                           &ControlService::Emit);
+  Await<v1::GroupsRequest, v1::GroupsResponse>(*this, async_, cq, &Async::RequestJoinGroups,
+                                               &ControlService::JoinGroups);
+  Await<v1::GroupsRequest, v1::GroupsResponse>(*this, async_, cq, &Async::RequestLeaveGroups,
+                                               &ControlService::LeaveGroups);
+  Await<v1::BindRequest, v1::BindResponse>(*this, async_, cq, &Async::RequestBindUser,
+                                           &ControlService::BindUser);
+  Await<v1::GetConnectionRequest, v1::ConnectionInfo>(
+      *this, async_, cq, &Async::RequestGetConnection, &ControlService::GetConnection);
+  Await<v1::ListConnectionsRequest, v1::ListConnectionsResponse>(
+      *this, async_, cq, &Async::RequestListConnections, &ControlService::ListConnections);
+  Await<v1::SignUrlRequest, v1::SignUrlResponse>(*this, async_, cq, &Async::RequestSignUrl,
+                                                 &ControlService::SignUrl);
+}
 
 grpc::Status ControlService::ValidateTarget(const v1::Target& target) const {
   if (IsEmptyTarget(target)) {
@@ -82,98 +161,88 @@ grpc::Status ControlService::ValidateTarget(const v1::Target& target) const {
   return grpc::Status::OK;
 }
 
-grpc::ServerUnaryReactor* ControlService::Send(grpc::CallbackServerContext* context,
-                                               const v1::SendRequest* request,
-                                               v1::SendResponse* response) {
-  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
+void ControlService::Send(grpc::ServerContext* context, const v1::SendRequest* request,
+                          v1::SendResponse* response, ControlReply* reply) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return reply->Finish(s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
-  if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
+  if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return reply->Finish(s);
   if (request->payload().data_case() == v1::Payload::DATA_NOT_SET) {
-    return Finish(context, Invalid("payload", "text, binary or json is required"));
+    return reply->Finish(Invalid("payload", "text, binary or json is required"));
   }
   if (request->payload().has_json()) {
     absl::Status json = envelope::ValidateJson(request->payload().json(), kMaxJsonBytes);
-    if (!json.ok()) return Finish(context, Invalid("payload.json", json.message()));
+    if (!json.ok()) return reply->Finish(Invalid("payload.json", json.message()));
   }
   // Serialised once here; every recipient's queue shares this one buffer.
   OutboundMessagePtr message = MessageFromPayload(v1::Payload(request->payload()));
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   SendToTargets(state_.table().Resolve(request->target()), std::move(message), nullptr,
-                [reactor, response](FanoutResult result) {
+                [reply, response](FanoutResult result) {
                   response->set_delivered(result.reached);
                   AddIds(result.gone, response->mutable_gone_connection_ids());
                   AddIds(result.overflowed, response->mutable_overflowed_connection_ids());
-                  reactor->Finish(grpc::Status::OK);
+                  reply->Finish(grpc::Status::OK);
                 });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* ControlService::Close(grpc::CallbackServerContext* context,
-                                                const v1::CloseRequest* request,
-                                                v1::CloseResponse* response) {
-  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
+void ControlService::Close(grpc::ServerContext* context, const v1::CloseRequest* request,
+                           v1::CloseResponse* response, ControlReply* reply) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return reply->Finish(s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
-  if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
+  if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return reply->Finish(s);
   if (grpc::Status s = ValidateClose(request->code(), request->reason()); !s.ok()) {
-    return Finish(context, s);
+    return reply->Finish(s);
   }
   auto order = std::make_shared<CloseOrder>(
       CloseOrder{request->code() == 0 ? kCloseNormal : request->code(), request->reason(),
                  v1::CLOSED_BY_CONTROL});
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   CloseTargets(state_.table().Resolve(request->target()), std::move(order),
-               [reactor, response](FanoutResult result) {
+               [reply, response](FanoutResult result) {
                  response->set_closed(result.reached);
                  AddIds(result.gone, response->mutable_gone_connection_ids());
-                 reactor->Finish(grpc::Status::OK);
+                 reply->Finish(grpc::Status::OK);
                });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* ControlService::Emit(grpc::CallbackServerContext* context,
-                                               const v1::EmitRequest* request,
-                                               v1::EmitResponse* response) {
-  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
+void ControlService::Emit(grpc::ServerContext* context, const v1::EmitRequest* request,
+                          v1::EmitResponse* response, ControlReply* reply) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return reply->Finish(s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
-  if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
+  if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return reply->Finish(s);
   if (!IsValidEventName(request->name())) {
-    return Finish(context, Invalid("name", "1-64 bytes of letters, digits, _ - . :"));
+    return reply->Finish(Invalid("name", "1-64 bytes of letters, digits, _ - . :"));
   }
   if (!request->data_json().empty()) {
     absl::Status json = envelope::ValidateJson(request->data_json(), kMaxJsonBytes);
-    if (!json.ok()) return Finish(context, Invalid("data_json", json.message()));
+    if (!json.ok()) return reply->Finish(Invalid("data_json", json.message()));
   }
   std::shared_ptr<CloseOrder> order;
   if (request->close()) {
     if (grpc::Status s = ValidateClose(request->code(), request->reason()); !s.ok()) {
-      return Finish(context, s);
+      return reply->Finish(s);
     }
     order = std::make_shared<CloseOrder>(
         CloseOrder{request->code() == 0 ? kCloseNormal : request->code(), request->reason(),
                    v1::CLOSED_BY_CONTROL});
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   SendToTargets(state_.table().Resolve(request->target()),
                 EventMessage(request->name(), request->data_json()), std::move(order),
-                [reactor, response](FanoutResult result) {
+                [reply, response](FanoutResult result) {
                   response->set_delivered(result.reached);
                   AddIds(result.gone, response->mutable_gone_connection_ids());
                   AddIds(result.overflowed, response->mutable_overflowed_connection_ids());
-                  reactor->Finish(grpc::Status::OK);
+                  reply->Finish(grpc::Status::OK);
                 });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* ControlService::ChangeGroups(grpc::CallbackServerContext* context,
-                                                       const v1::GroupsRequest* request,
-                                                       v1::GroupsResponse* response,
-                                                       bool join) {
-  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
+void ControlService::ChangeGroups(grpc::ServerContext* context,
+                                  const v1::GroupsRequest* request,
+                                  v1::GroupsResponse* response, bool join, ControlReply* reply) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return reply->Finish(s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
-  if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
-  if (request->groups().empty()) return Finish(context, Invalid("groups", "at least one group"));
+  if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return reply->Finish(s);
+  if (request->groups().empty()) return reply->Finish(Invalid("groups", "at least one group"));
   if (grpc::Status s = ValidateNames(request->groups(), "groups", true); !s.ok()) {
-    return Finish(context, s);
+    return reply->Finish(s);
   }
   std::vector<std::string> gone;
   // The table changes under its lock: a Send to the group right after this returns sees it.
@@ -185,29 +254,27 @@ grpc::ServerUnaryReactor* ControlService::ChangeGroups(grpc::CallbackServerConte
       },
       &gone));
   AddIds(gone, response->mutable_gone_connection_ids());
-  return Finish(context, grpc::Status::OK);
+  return reply->Finish(grpc::Status::OK);
 }
 
-grpc::ServerUnaryReactor* ControlService::JoinGroups(grpc::CallbackServerContext* context,
-                                                     const v1::GroupsRequest* request,
-                                                     v1::GroupsResponse* response) {
-  return ChangeGroups(context, request, response, /*join=*/true);
+void ControlService::JoinGroups(grpc::ServerContext* context, const v1::GroupsRequest* request,
+                                v1::GroupsResponse* response, ControlReply* reply) {
+  ChangeGroups(context, request, response, /*join=*/true, reply);
 }
 
-grpc::ServerUnaryReactor* ControlService::LeaveGroups(grpc::CallbackServerContext* context,
-                                                      const v1::GroupsRequest* request,
-                                                      v1::GroupsResponse* response) {
-  return ChangeGroups(context, request, response, /*join=*/false);
+void ControlService::LeaveGroups(grpc::ServerContext* context,
+                                 const v1::GroupsRequest* request,
+                                 v1::GroupsResponse* response, ControlReply* reply) {
+  ChangeGroups(context, request, response, /*join=*/false, reply);
 }
 
-grpc::ServerUnaryReactor* ControlService::BindUser(grpc::CallbackServerContext* context,
-                                                   const v1::BindRequest* request,
-                                                   v1::BindResponse* response) {
-  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
+void ControlService::BindUser(grpc::ServerContext* context, const v1::BindRequest* request,
+                              v1::BindResponse* response, ControlReply* reply) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return reply->Finish(s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
-  if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return Finish(context, s);
+  if (grpc::Status s = ValidateTarget(request->target()); !s.ok()) return reply->Finish(s);
   if (absl::Status s = ValidateIdentity(request->identity()); !s.ok()) {
-    return Finish(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+    return reply->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                         std::string(s.message())));
   }
   std::vector<std::string> gone;
@@ -215,35 +282,36 @@ grpc::ServerUnaryReactor* ControlService::BindUser(grpc::CallbackServerContext* 
       request->target(),
       [&](v1::ConnectionContext& c) { return ApplyIdentity(request->identity(), c); }, &gone));
   AddIds(gone, response->mutable_gone_connection_ids());
-  return Finish(context, grpc::Status::OK);
+  return reply->Finish(grpc::Status::OK);
 }
 
-grpc::ServerUnaryReactor* ControlService::GetConnection(grpc::CallbackServerContext* context,
-                                                        const v1::GetConnectionRequest* request,
-                                                        v1::ConnectionInfo* response) {
-  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
+void ControlService::GetConnection(grpc::ServerContext* context,
+                                   const v1::GetConnectionRequest* request,
+                                   v1::ConnectionInfo* response, ControlReply* reply) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return reply->Finish(s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (request->connection_id().empty()) {
-    return Finish(context, Invalid("connection_id", "required"));
+    return reply->Finish(Invalid("connection_id", "required"));
   }
   if (!state_.table().Describe(request->connection_id(), *response)) {
     // A normal race, not a bug: the client may have left while the caller was thinking.
-    return Finish(context, grpc::Status(grpc::StatusCode::NOT_FOUND,
+    return reply->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
                                         "connection_id: no such connection on this gateway"));
   }
-  return Finish(context, grpc::Status::OK);
+  return reply->Finish(grpc::Status::OK);
 }
 
-grpc::ServerUnaryReactor* ControlService::ListConnections(
-    grpc::CallbackServerContext* context, const v1::ListConnectionsRequest* request,
-    v1::ListConnectionsResponse* response) {
-  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return Finish(context, s);
+void ControlService::ListConnections(grpc::ServerContext* context,
+                                     const v1::ListConnectionsRequest* request,
+                                     v1::ListConnectionsResponse* response,
+                                     ControlReply* reply) {
+  if (auto s = AuthorizeControlCall(*context, state_); !s.ok()) return reply->Finish(s);
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
   if (request->page_size() < 0 || request->page_size() > 1000) {
-    return Finish(context, Invalid("page_size", "1-1000, or 0 for 100"));
+    return reply->Finish(Invalid("page_size", "1-1000, or 0 for 100"));
   }
   if (!request->group().empty() && !IsValidGroupName(request->group())) {
-    return Finish(context, Invalid("group", "a group name is 1-128 bytes of letters, digits "
+    return reply->Finish(Invalid("group", "a group name is 1-128 bytes of letters, digits "
                                             "and . _ - : @ /"));
   }
   OnlineTable::ListFilter filter{request->function(), request->user_id(), request->group(),
@@ -253,7 +321,7 @@ grpc::ServerUnaryReactor* ControlService::ListConnections(
   response->mutable_connections()->Reserve(static_cast<int>(page.rows.size()));
   for (v1::ConnectionInfo& row : page.rows) response->add_connections()->Swap(&row);
   response->set_next_page_token(std::move(page.next_token));
-  return Finish(context, grpc::Status::OK);
+  return reply->Finish(grpc::Status::OK);
 }
 
 }  // namespace fngate::gateway

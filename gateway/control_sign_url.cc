@@ -64,18 +64,13 @@ grpc::Status SignUrlNow(GatewayState& state, const v1::SignUrlRequest& request,
 
 }  // namespace
 
-grpc::ServerUnaryReactor* ControlService::SignUrl(grpc::CallbackServerContext* context,
-                                                  const v1::SignUrlRequest* request,
-                                                  v1::SignUrlResponse* response) {
+void ControlService::SignUrl(grpc::ServerContext* context, const v1::SignUrlRequest* request,
+                             v1::SignUrlResponse* response, ControlReply* reply) {
   if (grpc::Status s = AuthorizeControlCall(*context, state_); !s.ok()) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(std::move(s));
-    return reactor;
+    return reply->Finish(std::move(s));
   }
   state_.metrics().control_calls.fetch_add(1, std::memory_order_relaxed);
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(SignUrlNow(state_, *request, *response));
-  return reactor;
+  reply->Finish(SignUrlNow(state_, *request, *response));
 }
 
 }  // namespace fngate::gateway

@@ -5,11 +5,12 @@
 #include <utility>
 
 #include <grpcpp/client_context.h>
-#include <grpcpp/support/client_callback.h>
+#include <grpcpp/support/async_stream.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "gateway/completion_queue_thread.h"
 
 namespace fngate::gateway {
 namespace {
@@ -75,43 +76,73 @@ void RunAll(Completions& completions) {
 
 }  // namespace
 
-// One gRPC Events call. Lives from StartCall to OnDone; holds the stream open (AddHold) until
-// its slot lets go of it, so writes may start from any thread without racing OnDone.
-class EventStreamPool::StreamCall final
-    : public grpc::ClientBidiReactor<v1::EventBatch, v1::ReplyBatch> {
+// One gRPC Events call, on the completion-queue API: its operations complete on the pool's
+// CompletionQueueThread, which hands each to the slot (OnOp). Lives from StartCallLocked until
+// its Finish completes; Finish is asked for only once nothing else is pending, so then the call
+// may go. Every field is guarded by the slot's mutex.
+class EventStreamPool::StreamCall {
  public:
-  explicit StreamCall(Slot& slot) : slot_(slot) {}
+  enum class Op : uint8_t { kStart, kMetadata, kRead, kWrite, kFinish };
 
-  // grpc::ClientBidiReactor
-  void OnReadInitialMetadataDone(bool ok) override;
-  void OnWriteDone(bool ok) override;
-  void OnReadDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
+  explicit StreamCall(Slot& slot) : slot_(slot) {
+    for (int i = 0; i < kOps; ++i) {
+      tags_[i].call = this;
+      tags_[i].op = static_cast<Op>(i);
+    }
+  }
+
+  void* TagOf(Op op) { return &tags_[static_cast<int>(op)]; }
 
   Slot& slot_;
   grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<v1::EventBatch, v1::ReplyBatch>> stream;
   v1::EventBatch write_batch;
   v1::ReplyBatch read_batch;
-  absl::flat_hash_map<uint64_t, PendingPtr> sent;  // Guarded by the slot's mutex.
+  grpc::Status status;  // Finish fills it.
+  absl::flat_hash_map<uint64_t, PendingPtr> sent;
   std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
   std::chrono::milliseconds max_age{0};
-  bool dead = false;                               // No more writes; guarded likewise.
-  bool retiring = false;                           // Half-close once `sent` drains; likewise.
-  bool hold_released = false;                      // Likewise.
-  std::chrono::steady_clock::time_point write_started;  // Likewise.
-  std::chrono::steady_clock::time_point last_read = opened;  // Likewise.
-  bool writing = false;                            // Guarded likewise.
-  bool got_reply = false;                          // Guarded likewise.
-  bool accepted = false;  // The worker sent headers: it took the stream. Guarded likewise.
+  bool dead = false;                               // No more writes.
+  bool retiring = false;                           // Half-close once `sent` drains.
+  std::chrono::steady_clock::time_point write_started;
+  std::chrono::steady_clock::time_point last_read = opened;
+  // Operations pending: at most one of each kind, as the API allows.
+  bool metadata_pending = false;
+  bool reading = false;
+  bool writing = false;          // StartCall (our headers), a Write, or the WritesDone.
+  bool reads_ended = false;      // A read (or the headers) failed: the call is over.
+  bool finishing = false;        // Finish asked for; nothing else starts.
+  bool got_reply = false;
+  bool accepted = false;  // The worker sent headers: it took the stream.
   bool kept_on_ejected = false;  // Kept although its worker is ejected (kMaxRefusals).
-  bool stall_cancelled = false;  // Sweep cancelled it. Guarded likewise.
-  std::string peer;       // The worker's address, once accepted. Guarded likewise.
+  bool stall_cancelled = false;  // Sweep cancelled it.
+  std::string peer;       // The worker's address, once accepted.
+
+ private:
+  struct OpTag final : CompletionQueueThread::Tag {
+    void OnComplete(bool ok) override;
+    StreamCall* call = nullptr;
+    Op op = Op::kStart;
+  };
+  static constexpr int kOps = 5;
+  OpTag tags_[kOps];
 };
 
 // One logical stream: successive StreamCalls, the queue of events not yet written.
 class EventStreamPool::Slot {
  public:
   explicit Slot(EventStreamPool& pool) : pool_(pool) {}
+
+  // Every completed operation of this slot's calls, on the completion-queue thread.
+  void OnOp(StreamCall* call, StreamCall::Op op, bool ok) {
+    switch (op) {
+      case StreamCall::Op::kMetadata: return OnAccepted(call, ok);
+      case StreamCall::Op::kRead: return OnReadDone(call, ok);
+      case StreamCall::Op::kStart:  // Our headers are out: the first write may go.
+      case StreamCall::Op::kWrite: return OnWriteDone(call, ok);
+      case StreamCall::Op::kFinish: return OnDone(call, call->status);
+    }
+  }
 
   void Submit(PendingPtr call) {
     Completions failed;
@@ -143,10 +174,18 @@ class EventStreamPool::Slot {
 
   void OnAccepted(StreamCall* call, bool ok) {
     absl::MutexLock lock(&mu_);
-    if (!ok) return;  // Refused or failed before a worker took it: OnDone says how.
+    call->metadata_pending = false;
+    if (!ok) {
+      // Refused or failed before a worker took it: Finish says how, OnDone acts on it.
+      call->reads_ended = true;
+      MarkDeadLocked(call);
+      MaybeFinishLocked(call);
+      return;
+    }
     call->accepted = true;
     call->peer = call->context.peer();
     pool_.PeerUp(call->peer);
+    StartReadLocked(call);
     if (call != call_) return;  // Retired meanwhile (shutdown): nothing more goes to it.
     if (pool_.Avoid(call->peer)) {
       if (refusals_ < kMaxRefusals) {
@@ -169,14 +208,21 @@ class EventStreamPool::Slot {
   void OnWriteDone(StreamCall* call, bool ok) {
     absl::MutexLock lock(&mu_);
     call->writing = false;
+    WriteDoneLocked(call, ok);
+    MaybeFinishLocked(call);
+  }
+
+  void WriteDoneLocked(StreamCall* call, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!ok) {
-      // The stream broke; the read side ends it. Events of that batch count as taken.
+      // The stream is over (a write fails only then); the read side ends it, and Finish tells
+      // why. Events of that batch count as taken.
       MarkDeadLocked(call);
       return;
     }
     // Streams are pinned to the replica they opened on; retiring old ones lets round robin
     // spread them again, so replicas added later (scale-out) get their share.
-    if (call == call_ && std::chrono::steady_clock::now() - call->opened > call->max_age) {
+    if (call == call_ && call->accepted &&
+        std::chrono::steady_clock::now() - call->opened > call->max_age) {
       // Old enough: new events go to a fresh stream (maybe on another replica); this one ends
       // once every event it carried has its reply.
       call->retiring = true;
@@ -192,8 +238,11 @@ class EventStreamPool::Slot {
     Completions done;
     {
       absl::MutexLock lock(&mu_);
+      call->reading = false;
       if (!ok) {
+        call->reads_ended = true;
         MarkDeadLocked(call);
+        MaybeFinishLocked(call);
         return;
       }
       call->got_reply = true;
@@ -233,7 +282,7 @@ class EventStreamPool::Slot {
         }
       }
       call->read_batch.Clear();
-      call->StartRead(&call->read_batch);
+      StartReadLocked(call);
       MaybeHalfCloseLocked(call);
     }
     RunAll(done);
@@ -313,8 +362,9 @@ class EventStreamPool::Slot {
         // A stream whose write has not finished, or that owes replies and has said nothing,
         // for a whole stall timeout is stuck (a hung worker, a black-holed host): cancel it, so
         // its unsent events move to a new stream instead of waiting for TCP to give up.
-        const bool stuck_write =
-            call->writing && steady_now - call->write_started > pool_.stall_timeout_;
+        // (Before a worker took it, its headers may wait for one: that is the accept timeout's.)
+        const bool stuck_write = call->accepted && call->writing &&
+                                 steady_now - call->write_started > pool_.stall_timeout_;
         const bool silent = !call->sent.empty() &&
                             steady_now - call->last_read > pool_.stall_timeout_ &&
                             steady_now - call->write_started > pool_.stall_timeout_;
@@ -395,11 +445,31 @@ class EventStreamPool::Slot {
         pool_.max_age_, std::chrono::milliseconds(1000L << std::min(streams_opened_++, 10)));
     calls_.push_back(call_);
     pool_.live_calls_.fetch_add(1, std::memory_order_acq_rel);
-    pool_.stub_.async()->Events(&call_->context, call_);
-    call_->AddHold();  // Released in MarkDeadLocked(): only then may OnDone run.
-    call_->StartRead(&call_->read_batch);
-    call_->StartCall();
-    // Nothing is written until a worker takes the stream (OnAccepted).
+    call_->stream = pool_.stub_.PrepareAsyncEvents(&call_->context, pool_.cq_);
+    // StartCall sends our headers with the operation set a Write uses: it counts as a write,
+    // and no Write may start before it completes.
+    call_->writing = true;
+    call_->write_started = std::chrono::steady_clock::now();
+    call_->metadata_pending = true;
+    call_->stream->StartCall(call_->TagOf(StreamCall::Op::kStart));
+    // The worker's headers say it took the stream. Nothing is written, and nothing read,
+    // until then (OnAccepted).
+    call_->stream->ReadInitialMetadata(call_->TagOf(StreamCall::Op::kMetadata));
+  }
+
+  void StartReadLocked(StreamCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    call->reading = true;
+    call->stream->Read(&call->read_batch, call->TagOf(StreamCall::Op::kRead));
+  }
+
+  // Asks for the call's status once nothing else is pending (the API allows no overlap), so
+  // that when it comes the call may be deleted.
+  void MaybeFinishLocked(StreamCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (call->reads_ended && !call->finishing && !call->metadata_pending && !call->reading &&
+        !call->writing) {
+      call->finishing = true;
+      call->stream->Finish(&call->status, call->TagOf(StreamCall::Op::kFinish));
+    }
   }
 
   // Writes what is waiting, if the stream is free: one batch in flight at a time, and the
@@ -431,23 +501,22 @@ class EventStreamPool::Slot {
     }
     call->writing = true;
     call->write_started = std::chrono::steady_clock::now();
-    call->StartWrite(&call->write_batch);
+    call->stream->Write(call->write_batch, call->TagOf(StreamCall::Op::kWrite));
   }
 
   void MaybeHalfCloseLocked(StreamCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (call->retiring && !call->dead && !call->writing && call->sent.empty()) {
       call->dead = true;
-      call->StartWritesDone();  // The worker finishes the stream; reads end; OnDone follows.
+      // The worker finishes the stream; reads end; Finish and OnDone follow.
+      call->writing = true;
+      call->write_started = std::chrono::steady_clock::now();
+      call->stream->WritesDone(call->TagOf(StreamCall::Op::kWrite));
     }
   }
 
   void MarkDeadLocked(StreamCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     call->dead = true;
     if (call_ == call) call_ = nullptr;  // The next event starts a fresh stream.
-    if (!call->hold_released) {
-      call->hold_released = true;
-      call->RemoveHold();
-    }
   }
 
   EventStreamPool& pool_;
@@ -464,20 +533,18 @@ class EventStreamPool::Slot {
   int refusals_ ABSL_GUARDED_BY(mu_) = 0;  // Streams ended in a row for landing on an ejected worker.
 };
 
-void EventStreamPool::StreamCall::OnReadInitialMetadataDone(bool ok) {
-  slot_.OnAccepted(this, ok);
-}
-void EventStreamPool::StreamCall::OnWriteDone(bool ok) { slot_.OnWriteDone(this, ok); }
-void EventStreamPool::StreamCall::OnReadDone(bool ok) { slot_.OnReadDone(this, ok); }
-void EventStreamPool::StreamCall::OnDone(const grpc::Status& status) {
-  slot_.OnDone(this, status);
+void EventStreamPool::StreamCall::OpTag::OnComplete(bool ok) {
+  // The last thing done with this tag: OnOp may delete the call that holds it.
+  call->slot_.OnOp(call, op, ok);
 }
 
 EventStreamPool::EventStreamPool(v1::FunctionService::Stub& stub, std::string function_name,
                                  size_t streams, std::chrono::milliseconds max_age,
                                  std::chrono::milliseconds stall_timeout, Fallback fallback,
-                                 std::atomic<uint64_t>& ejections, Defer defer)
+                                 std::atomic<uint64_t>& ejections, grpc::CompletionQueue* cq,
+                                 Defer defer)
     : stub_(stub),
+      cq_(cq),
       function_name_(std::move(function_name)),
       max_age_(max_age),
       stall_timeout_(stall_timeout),

@@ -27,7 +27,10 @@
 //   the worker gets streams again. A worker is ejected only while another one holds a
 //   healthy stream: with no other replica, the errors go to the callers as they are.
 //
-// Thread-safe. `done` runs on a gRPC thread or the pool's deadline thread, never under a lock.
+// The streams run on gRPC's completion-queue API: every operation completes on the one thread
+// of the CompletionQueueThread whose queue the pool is given (see completion_queue_thread.h).
+//
+// Thread-safe. `done` runs on that thread or the pool's deadline thread, never under a lock.
 #pragma once
 
 #include <atomic>
@@ -39,6 +42,7 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/completion_queue.h>
 #include <grpcpp/support/status.h>
 
 #include "absl/container/flat_hash_map.h"
@@ -62,10 +66,12 @@ class EventStreamPool {
   // in, so streams spread again over the replicas there are now.
   // `stall_timeout`: a stream whose write does not finish, or that owes replies and sends
   // none, for this long is cancelled (its unsent events move to a new stream).
-  // `ejections` counts the workers ejected.
+  // `ejections` counts the workers ejected. `cq`: a CompletionQueueThread's queue, which must
+  // outlive the pool.
   EventStreamPool(v1::FunctionService::Stub& stub, std::string function_name, size_t streams,
                   std::chrono::milliseconds max_age, std::chrono::milliseconds stall_timeout,
-                  Fallback fallback, std::atomic<uint64_t>& ejections, Defer defer = nullptr);
+                  Fallback fallback, std::atomic<uint64_t>& ejections, grpc::CompletionQueue* cq,
+                  Defer defer = nullptr);
   ~EventStreamPool();
   EventStreamPool(const EventStreamPool&) = delete;
   EventStreamPool& operator=(const EventStreamPool&) = delete;
@@ -107,6 +113,7 @@ class EventStreamPool {
   void UpdateSuspectsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(peers_mu_);
 
   v1::FunctionService::Stub& stub_;
+  grpc::CompletionQueue* const cq_;
   const std::string function_name_;
   const std::chrono::milliseconds max_age_;
   const std::chrono::milliseconds stall_timeout_;

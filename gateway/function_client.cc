@@ -70,8 +70,8 @@ struct FunctionClient::UnaryCall {
 
 FunctionClient::FunctionClient(const FunctionSettings& function,
                                const DeadlineSettings& deadlines, uint64_t max_message_bytes,
-                               FunctionMetrics& metrics, EventStreamPool::Defer defer,
-                               const ClientTlsSettings& tls)
+                               FunctionMetrics& metrics, grpc::CompletionQueue* stream_cq,
+                               EventStreamPool::Defer defer, const ClientTlsSettings& tls)
     : function_(function), deadlines_(deadlines), metrics_(metrics) {
   grpc::ChannelArguments args;
   // Every address the target resolves to is a replica; spread calls (and streams) over the
@@ -101,7 +101,7 @@ FunctionClient::FunctionClient(const FunctionSettings& function,
         std::max(deadlines.message, deadlines.connect),
         [this](v1::StreamEvent event, std::chrono::system_clock::time_point deadline,
                StreamDone done) { CallUnary(std::move(event), deadline, std::move(done)); },
-        metrics.worker_ejections, std::move(defer));
+        metrics.worker_ejections, stream_cq, std::move(defer));
   }
 }
 

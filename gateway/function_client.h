@@ -56,9 +56,12 @@ class FunctionClient {
 
   // `defer` runs a task on the io threads after what is queued there (see EventStreamPool).
   // `tls`: TLS (or mutual TLS) to the workers, its files already read (config.h).
+  // `stream_cq`: the queue the Events streams complete on (a CompletionQueueThread's, which
+  // must outlive this).
   FunctionClient(const FunctionSettings& function, const DeadlineSettings& deadlines,
                  uint64_t max_message_bytes, FunctionMetrics& metrics,
-                 EventStreamPool::Defer defer = nullptr, const ClientTlsSettings& tls = {});
+                 grpc::CompletionQueue* stream_cq, EventStreamPool::Defer defer = nullptr,
+                 const ClientTlsSettings& tls = {});
   ~FunctionClient();
   FunctionClient(const FunctionClient&) = delete;
   FunctionClient& operator=(const FunctionClient&) = delete;

@@ -30,9 +30,11 @@ std::string PublicUrl(const GatewaySettings& s, int ws_port) {
 
 }  // namespace
 
-Gateway::Gateway(GatewaySettings settings)
-    : state_(std::move(settings),
-             [this](absl::AnyInvocable<void()> task) { net::post(io_, std::move(task)); }),
+Gateway::Gateway(GatewaySettings settings, std::unique_ptr<grpc::ServerCompletionQueue> cq)
+    : completions_(std::make_unique<CompletionQueueThread>(std::move(cq))),
+      state_(std::move(settings),
+             [this](absl::AnyInvocable<void()> task) { net::post(io_, std::move(task)); },
+             completions_->cq()),
       work_(net::make_work_guard(io_)),
       strand_(net::make_strand(io_)),
       signals_(strand_, SIGTERM, SIGINT),
@@ -40,7 +42,12 @@ Gateway::Gateway(GatewaySettings settings)
       grace_timer_(strand_) {}
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(GatewaySettings settings) {
-  std::unique_ptr<Gateway> gw(new Gateway(std::move(settings)));
+  // One completion queue for every gRPC call of the gateway: the control server's, which the
+  // event streams share (see completion_queue_thread.h).
+  grpc::ServerBuilder builder;
+  std::unique_ptr<grpc::ServerCompletionQueue> cq = builder.AddCompletionQueue();
+  grpc::ServerCompletionQueue* const control_cq = cq.get();
+  std::unique_ptr<Gateway> gw(new Gateway(std::move(settings), std::move(cq)));
   const GatewaySettings& s = gw->state_.settings();
   if (s.tls.enabled()) {
     absl::StatusOr<std::unique_ptr<ServerTlsContext>> tls = ServerTlsContext::Create(s.tls);
@@ -57,7 +64,6 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(GatewaySettings setting
   gw->admin_ = std::make_shared<Listener>(gw->io_, std::move(*admin), ServeAdmin(gw->state_));
 
   gw->control_service_ = std::make_unique<ControlService>(gw->state_);
-  grpc::ServerBuilder builder;
   const std::string control_address =
       absl::StrCat(s.control_listen.host.find(':') != std::string::npos
                        ? absl::StrCat("[", s.control_listen.host, "]")
@@ -71,12 +77,13 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(GatewaySettings setting
   }
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(
       INT32_MAX, std::max<uint64_t>(4u << 20, 2 * max_message_bytes + (64 << 10)))));
-  builder.RegisterService(gw->control_service_.get());
+  builder.RegisterService(gw->control_service_->service());
   gw->control_server_ = builder.BuildAndStart();
   if (gw->control_server_ == nullptr || gw->control_port_ == 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", control_address, " (control service)"));
   }
+  gw->control_service_->Serve(control_cq);
   std::string advertise = s.control_advertise;
   if (advertise.empty()) {
     std::string host = s.control_listen.host;

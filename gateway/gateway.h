@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gateway/admin_server.h"
+#include "gateway/completion_queue_thread.h"
 #include "gateway/config.h"
 #include "gateway/control_service.h"
 #include "gateway/gateway_state.h"
@@ -55,7 +56,8 @@ class Gateway {
   void Stop();
 
  private:
-  explicit Gateway(GatewaySettings settings);
+  // `cq`: the control server's queue, which the event streams share (one gRPC thread).
+  Gateway(GatewaySettings settings, std::unique_ptr<grpc::ServerCompletionQueue> cq);
   void OnSignal();     // On strand_.
   void BeginDrain();   // On strand_.
   void NotifyDone();   // Any thread; wakes Run() once.
@@ -64,6 +66,9 @@ class Gateway {
   void ReloadTls();              // Run()'s thread.
   void ArmKeepalive(size_t function);  // On strand_: the next tick of its connections.
 
+  // Every gRPC completion of the gateway (control calls, event streams) runs on its one thread.
+  // First member: it outlives everything that makes calls.
+  std::unique_ptr<CompletionQueueThread> completions_;
   GatewayState state_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;

@@ -11,7 +11,8 @@ std::vector<std::string> FunctionNames(const GatewaySettings& settings) {
 
 }  // namespace
 
-GatewayState::GatewayState(GatewaySettings settings, EventStreamPool::Defer defer)
+GatewayState::GatewayState(GatewaySettings settings, EventStreamPool::Defer defer,
+                           grpc::CompletionQueue* stream_cq)
     : settings_(std::move(settings)),
       metrics_(FunctionNames(settings_)),
       url_signer_(settings_.signing.keys),
@@ -20,7 +21,8 @@ GatewayState::GatewayState(GatewaySettings settings, EventStreamPool::Defer defe
     const FunctionSettings& f = settings_.functions[i];
     function_index_[f.name] = static_cast<int>(i);
     functions_.push_back(std::make_unique<FunctionClient>(
-        f, settings_.deadlines, f.limits.max_message_bytes, metrics_.function(i), defer, settings_.worker_tls));
+        f, settings_.deadlines, f.limits.max_message_bytes, metrics_.function(i), stream_cq, defer,
+        settings_.worker_tls));
     const bool own_limits =
         f.limits.max_connections != settings_.limits.max_connections ||
         f.limits.max_connections_per_ip != settings_.limits.max_connections_per_ip;

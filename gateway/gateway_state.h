@@ -28,7 +28,10 @@ namespace fngate::gateway {
 class GatewayState {
  public:
   // `defer` posts a task to the io threads (FunctionClient batches event writes with it).
-  GatewayState(GatewaySettings settings, EventStreamPool::Defer defer);
+  // `stream_cq`: where the functions' Events streams complete (a CompletionQueueThread's queue,
+  // which must outlive this).
+  GatewayState(GatewaySettings settings, EventStreamPool::Defer defer,
+               grpc::CompletionQueue* stream_cq);
 
   const GatewaySettings& settings() const { return settings_; }
   OnlineTable& table() { return table_; }

@@ -32,6 +32,7 @@
 #include "absl/time/time.h"
 #include "gateway/config.h"
 #include "gateway/envelope.h"
+#include "gateway/completion_queue_thread.h"
 #include "gateway/gateway_state.h"
 #include "gateway/handshake.h"
 #include "gateway/signed_url.h"
@@ -66,7 +67,8 @@ GatewayState& State() {
     }
     settings.limits.max_message_bytes = kMaxMessageBytes;
     settings.signing.keys.push_back({"k1", "fngate-fuzz-secret-k1-0123456789"});
-    return new GatewayState(std::move(settings), nullptr);  // Lives as long as the process.
+    // Both live as long as the process.
+    return new GatewayState(std::move(settings), nullptr, (new CompletionQueueThread())->cq());
   }();
   return *state;
 }
