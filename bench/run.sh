@@ -24,7 +24,8 @@
 #   --write-docs        regenerate the table part of docs/benchmarks.md and docs/benchmarks.png
 # Environment: WORKER_ARGS extra flags for the echo and bench workers (default
 # --handler_threads=0: their handlers never block); FNGATE_ARGS extra gateway flags (default
-# --io_threads=1, the server side has one core, and max_in_flight=16 for both functions);
+# --io_threads=1 and streams=1, the server side has one core and one worker per function, and
+# max_in_flight=16 for both functions);
 # SERVER_CPU / LOAD_CPU (default 0 / 1).
 #
 # Writes <out>/results.json (machine, command, every run, medians, ratios, targets),
@@ -244,7 +245,10 @@ start_target() {
       local extra=()
       # max_in_flight=16: a connection may have 16 message events in flight, as the Node and
       # Beast servers handle each message as it comes (only the 16-in-flight rows depend on it).
-      read -r -a extra <<<"${FNGATE_ARGS:---io_threads=1 --functions[0].max_in_flight=16 --functions[1].max_in_flight=16}"
+      # streams=1: each function has one worker on the one server core, so one Events stream
+      # carries every batch (the default 4, meant for several replicas or handler threads,
+      # splits each burst into four writes, four wake-ups and four reply batches).
+      read -r -a extra <<<"${FNGATE_ARGS:---io_threads=1 --functions[0].streams=1 --functions[1].streams=1 --functions[0].max_in_flight=16 --functions[1].max_in_flight=16}"
       # Stopped in this order: the gateway first (it drains its clients), then the workers.
       start_proc fngate "${gateway_bin}" --listen=127.0.0.1:0 --control_listen=127.0.0.1:0 \
         --admin_listen=127.0.0.1:0 --log_level=warning --drain_grace_ms=3000 \
