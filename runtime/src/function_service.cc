@@ -198,7 +198,7 @@ class EventsStream {
 
   // Asks for the next Events call on `cq`.
   static void Request(FunctionServiceImpl& service, grpc::ServerCompletionQueue* cq) {
-    auto* stream = new EventsStream(service);
+    auto* stream = new EventsStream(service);  // Counted by its constructor.
     service.RequestEvents(&stream->context_, &stream->rw_, cq, cq,
                           &stream->tags_[static_cast<int>(Op::kRequest)]);
   }
@@ -219,7 +219,10 @@ class EventsStream {
  private:
   explicit EventsStream(FunctionServiceImpl& service) : service_(service), rw_(&context_) {
     for (int i = 0; i < kOps; ++i) tags_[i] = Tag{this, static_cast<Op>(i)};
+    service_.StreamBorn();
   }
+  // Only from its own completions: the last thing done with it.
+  ~EventsStream() { service_.StreamGone(); }
 
   void* TagOf(Op op) { return &tags_[static_cast<int>(op)]; }
 
@@ -364,10 +367,28 @@ void FunctionServiceImpl::RequestNext(grpc::ServerCompletionQueue* cq) {
   EventsStream::Request(*this, cq);
 }
 
+void FunctionServiceImpl::StreamBorn() {
+  absl::MutexLock lock(&streams_mu_);
+  ++alive_;
+}
+
+void FunctionServiceImpl::StreamGone() {
+  absl::MutexLock lock(&streams_mu_);
+  --alive_;
+}
+
 void FunctionServiceImpl::StopStreams() {
   if (cq_ == nullptr) return;
-  // After the server's shutdown no call is left, and the pending request fails: the thread
-  // takes what remains and ends.
+  // The server's shutdown cancelled every call, but it does not wait for their objects: a
+  // stream may still have a completion queued, or a handler running that will start a read or
+  // a write. Every one of them now ends (cancelled calls fail their reads, then finish), and
+  // the request waiting for the next call fails; only then may the queue shut down, since an
+  // operation started on a shut-down queue aborts the process.
+  {
+    absl::MutexLock lock(&streams_mu_);
+    streams_mu_.Await(absl::Condition(
+        +[](int* alive) { return *alive == 0; }, &alive_));
+  }
   cq_->Shutdown();
   if (events_thread_.joinable()) events_thread_.join();
   cq_.reset();

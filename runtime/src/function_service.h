@@ -40,7 +40,8 @@ class FunctionServiceImpl final
   // Starts serving Events streams from `cq` (the builder's, added for this service), on a
   // thread of their own. Call once, after the server started.
   void Serve(std::unique_ptr<grpc::ServerCompletionQueue> cq);
-  // Ends that thread; call after the server's Shutdown returned (no call is left).
+  // Ends that thread; call after the server's Shutdown returned. Waits until every stream
+  // has ended (their handlers returned).
   void StopStreams();
 
   // v1::FunctionService::Service
@@ -65,6 +66,10 @@ class FunctionServiceImpl final
   void RemoveStream(EventsStream* stream) ABSL_LOCKS_EXCLUDED(streams_mu_);
   // Asks for the next Events call (each accepted stream asks for the one after it).
   void RequestNext(grpc::ServerCompletionQueue* cq);
+  // Every EventsStream object, from its construction (the request for a call) to its deletion:
+  // StopStreams waits for none to be left.
+  void StreamBorn() ABSL_LOCKS_EXCLUDED(streams_mu_);
+  void StreamGone() ABSL_LOCKS_EXCLUDED(streams_mu_);
 
  private:
   CallInfo MakeCallInfo(std::chrono::system_clock::time_point deadline) const;
@@ -84,6 +89,7 @@ class FunctionServiceImpl final
   std::thread events_thread_;
   absl::flat_hash_set<EventsStream*> streams_ ABSL_GUARDED_BY(streams_mu_);
   bool draining_ ABSL_GUARDED_BY(streams_mu_) = false;
+  int alive_ ABSL_GUARDED_BY(streams_mu_) = 0;
 };
 
 }  // namespace fngate::runtime

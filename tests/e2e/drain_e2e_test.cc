@@ -7,12 +7,14 @@
 // - SIGTERM with a worker too slow to answer disconnects: clients get 1001, the gateway stops
 //   when the drain grace runs out, exits 0, and names every connection whose disconnect it
 //   could not confirm. A second signal stops it without waiting for the grace.
+// - A worker's own drain with a handler still running past its grace ends in exit code 0.
 #include <signal.h>
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_cluster.h"
@@ -209,6 +211,32 @@ TEST(DrainE2eTest, DisconnectNoWorkerConfirmsIsLoggedAndCounted) {
   ASSERT_TRUE(IsOk(lost));
   EXPECT_EQ(*lost, 2);
   EXPECT_TRUE(IsOk(Stop(*gateway)));
+}
+
+// A worker's drain while a handler runs past the worker's grace (5 s): its call is cancelled
+// at the grace, the worker waits for the handler to return (which then starts a read and a
+// write on the cancelled stream), and exits 0. Regression: the worker shut its completion
+// queue down as soon as the server's shutdown returned, and that late write aborted it.
+TEST(DrainE2eTest, WorkerHandlerRunningPastTheGraceStillEndsInACleanExit) {
+  absl::StatusOr<Started> worker = StartFaultWorker("slow");
+  ASSERT_TRUE(IsOk(worker));
+  absl::StatusOr<Started> gateway =
+      StartGateway({FunctionFlag("f", {&*worker}), "--deadlines.message_ms=20000"});
+  ASSERT_TRUE(IsOk(gateway));
+  WsTestClient client;
+  absl::StatusOr<std::string> id = ConnectAndGetId(client, *gateway, *worker, "/f");
+  ASSERT_TRUE(IsOk(id));
+  ASSERT_TRUE(IsOk(client.SendText("sleep:6500", kIoTimeout)));
+  ASSERT_TRUE(IsOk(WaitForEvents(*worker, "message", *id, 1)));  // Logged as the handler starts.
+
+  ASSERT_TRUE(IsOk((*worker)->Signal(SIGTERM)));
+  absl::StatusOr<int> exit_code = (*worker)->Wait(kExitTimeout);
+  ASSERT_TRUE(IsOk(exit_code));
+  EXPECT_EQ(*exit_code, 0) << (*worker)->OutputTail();
+  EXPECT_FALSE(absl::StrContains((*worker)->OutputTail(), "assertion failed"))
+      << (*worker)->OutputTail();
+  // The gateway's own drain would wait for disconnect events no worker can confirm now.
+  ASSERT_TRUE(IsOk((*gateway)->Signal(SIGKILL)));
 }
 
 // A drain answers what it already read before it says goodbye: an envelope client whose
