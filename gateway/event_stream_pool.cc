@@ -6,6 +6,7 @@
 
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/async_stream.h>
+#include <grpcpp/support/client_callback.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -72,6 +73,19 @@ using Completions = std::vector<Completion>;
 void RunAll(Completions& completions) {
   for (Completion& c : completions) c.call->done(c.status, c.reply);
   completions.clear();
+}
+
+// Whether the server answered the call with trailers only (its status, no headers). gRPC 1.51
+// has no public test for it on the completion-queue API; the callback API's own
+// (ClientReactor::InternalTrailersOnly, in grpcpp/support/client_callback.h) is reached here.
+bool IsTrailersOnly(grpc::ClientContext& context) {
+  class Probe final : public grpc::internal::ClientReactor {
+   public:
+    void OnDone(const grpc::Status& /*status*/) override {}
+    bool Ask(const grpc_call* call) const { return InternalTrailersOnly(call); }
+  };
+  static const Probe probe;
+  return probe.Ask(context.c_call());
 }
 
 }  // namespace
@@ -175,6 +189,9 @@ class EventStreamPool::Slot {
   void OnAccepted(StreamCall* call, bool ok) {
     absl::MutexLock lock(&mu_);
     call->metadata_pending = false;
+    // A stream answered with trailers only (UNIMPLEMENTED, a refusal) was not taken, though
+    // the completion-queue API reports its headers as read: the callback API checks this too.
+    if (ok && IsTrailersOnly(call->context)) ok = false;
     if (!ok) {
       // Refused or failed before a worker took it: Finish says how, OnDone acts on it.
       call->reads_ended = true;
@@ -194,7 +211,7 @@ class EventStreamPool::Slot {
         ++refusals_;
         call->retiring = true;
         call_ = nullptr;
-        StartCallLocked();
+        if (!shutting_down_) StartCallLocked();
         MaybeHalfCloseLocked(call);
         return;
       }
@@ -209,6 +226,8 @@ class EventStreamPool::Slot {
     absl::MutexLock lock(&mu_);
     call->writing = false;
     WriteDoneLocked(call, ok);
+    // A stream retired while its headers or a write were on the way half-closes now.
+    MaybeHalfCloseLocked(call);
     MaybeFinishLocked(call);
   }
 
