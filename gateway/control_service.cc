@@ -1,7 +1,7 @@
 #include "gateway/control_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "gateway/completion_queue_thread.h"
+#include "common/completion_queue_thread.h"
 #include "gateway/control_auth.h"
 #include "gateway/envelope.h"
 #include "gateway/fanout.h"

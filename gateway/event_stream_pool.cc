@@ -11,7 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
-#include "gateway/completion_queue_thread.h"
+#include "common/completion_queue_thread.h"
 
 namespace fngate::gateway {
 namespace {

@@ -32,7 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gateway/admin_server.h"
-#include "gateway/completion_queue_thread.h"
+#include "common/completion_queue_thread.h"
 #include "gateway/config.h"
 #include "gateway/control_service.h"
 #include "gateway/gateway_state.h"

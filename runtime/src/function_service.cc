@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/completion_queue_thread.h"
 #include "common/log.h"
 #include "common/status_util.h"
 
@@ -191,9 +192,11 @@ class EventsStream {
 
   // The completion-queue tag of one kind of operation of one stream.
   enum class Op : uint8_t { kRequest, kInitialMetadata, kRead, kWrite, kFinish };
-  struct Tag {
-    EventsStream* stream;
-    Op op;
+  struct Tag final : CompletionQueueThread::Tag {
+    // The last thing done with the tag: OnComplete may delete the stream that holds it.
+    void OnComplete(bool ok) override { stream->OnComplete(op, ok); }
+    EventsStream* stream = nullptr;
+    Op op = Op::kRequest;
   };
 
   // Asks for the next Events call on `cq`.
@@ -201,12 +204,6 @@ class EventsStream {
     auto* stream = new EventsStream(service);  // Counted by its constructor.
     service.RequestEvents(&stream->context_, &stream->rw_, cq, cq,
                           &stream->tags_[static_cast<int>(Op::kRequest)]);
-  }
-
-  // Runs on the events thread for each completion.
-  static void Complete(void* tag, bool ok, grpc::ServerCompletionQueue* cq) {
-    Tag* t = static_cast<Tag*>(tag);
-    t->stream->OnComplete(t->op, ok, cq);
   }
 
   // Sends the draining notice with the next write (or now, if nothing is being written).
@@ -218,7 +215,10 @@ class EventsStream {
 
  private:
   explicit EventsStream(FunctionServiceImpl& service) : service_(service), rw_(&context_) {
-    for (int i = 0; i < kOps; ++i) tags_[i] = Tag{this, static_cast<Op>(i)};
+    for (int i = 0; i < kOps; ++i) {
+      tags_[i].stream = this;
+      tags_[i].op = static_cast<Op>(i);
+    }
     service_.StreamBorn();
   }
   // Only from its own completions: the last thing done with it.
@@ -226,14 +226,15 @@ class EventsStream {
 
   void* TagOf(Op op) { return &tags_[static_cast<int>(op)]; }
 
-  void OnComplete(Op op, bool ok, grpc::ServerCompletionQueue* cq) {
+  // On the events thread, for each completion.
+  void OnComplete(Op op, bool ok) {
     switch (op) {
       case Op::kRequest:
         if (!ok) {  // The server is shutting down: no call came, nothing else is pending.
           delete this;
           return;
         }
-        service_.RequestNext(cq);  // The next gateway stream finds a request waiting.
+        service_.RequestNext();  // The next gateway stream finds a request waiting.
         {
           absl::MutexLock lock(&mu_);
           // Headers at once: they tell the gateway this worker took the stream, so that events
@@ -354,18 +355,12 @@ class EventsStream {
 };
 
 void FunctionServiceImpl::Serve(std::unique_ptr<grpc::ServerCompletionQueue> cq) {
-  cq_ = std::move(cq);
-  EventsStream::Request(*this, cq_.get());
-  events_thread_ = std::thread([cq = cq_.get()] {
-    void* tag = nullptr;
-    bool ok = false;
-    while (cq->Next(&tag, &ok)) EventsStream::Complete(tag, ok, cq);
-  });
+  cq_ = cq.get();
+  events_ = std::make_unique<CompletionQueueThread>(std::move(cq));
+  RequestNext();
 }
 
-void FunctionServiceImpl::RequestNext(grpc::ServerCompletionQueue* cq) {
-  EventsStream::Request(*this, cq);
-}
+void FunctionServiceImpl::RequestNext() { EventsStream::Request(*this, cq_); }
 
 void FunctionServiceImpl::StreamBorn() {
   absl::MutexLock lock(&streams_mu_);
@@ -378,7 +373,7 @@ void FunctionServiceImpl::StreamGone() {
 }
 
 void FunctionServiceImpl::StopStreams() {
-  if (cq_ == nullptr) return;
+  if (events_ == nullptr) return;
   // The server's shutdown cancelled every call, but it does not wait for their objects: a
   // stream may still have a completion queued, or a handler running that will start a read or
   // a write. Every one of them now ends (cancelled calls fail their reads, then finish), and
@@ -389,9 +384,8 @@ void FunctionServiceImpl::StopStreams() {
     streams_mu_.Await(absl::Condition(
         +[](int* alive) { return *alive == 0; }, &alive_));
   }
-  cq_->Shutdown();
-  if (events_thread_.joinable()) events_thread_.join();
-  cq_.reset();
+  events_.reset();  // Shuts the queue down, takes what is left, joins.
+  cq_ = nullptr;
 }
 
 FunctionServiceImpl::~FunctionServiceImpl() { StopStreams(); }

@@ -14,13 +14,13 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 
 #include <grpcpp/completion_queue.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "common/completion_queue_thread.h"
 #include "fngate/runtime/function.h"
 #include "fngate/v1/function.grpc.pb.h"
 #include "runtime/src/handler_pool.h"
@@ -32,7 +32,8 @@ class EventsStream;  // function_service.cc
 class FunctionServiceImpl final
     : public v1::FunctionService::WithAsyncMethod_Events<v1::FunctionService::Service> {
  public:
-  // `handlers` may be null (handlers run inline on gRPC's threads); it must outlive the server.
+  // `handlers` may be null (stream batches run inline on the events thread, unary calls on
+  // gRPC's sync threads); it must outlive the server.
   FunctionServiceImpl(Function& function, bool log_events, std::string default_gateway,
                       HandlerPool* handlers);
   ~FunctionServiceImpl() override;
@@ -65,7 +66,7 @@ class FunctionServiceImpl final
   void AddStream(EventsStream* stream) ABSL_LOCKS_EXCLUDED(streams_mu_);
   void RemoveStream(EventsStream* stream) ABSL_LOCKS_EXCLUDED(streams_mu_);
   // Asks for the next Events call (each accepted stream asks for the one after it).
-  void RequestNext(grpc::ServerCompletionQueue* cq);
+  void RequestNext();
   // Every EventsStream object, from its construction (the request for a call) to its deletion:
   // StopStreams waits for none to be left.
   void StreamBorn() ABSL_LOCKS_EXCLUDED(streams_mu_);
@@ -85,8 +86,8 @@ class FunctionServiceImpl final
   const std::string default_gateway_;
   HandlerPool* const handlers_;
   absl::Mutex streams_mu_;
-  std::unique_ptr<grpc::ServerCompletionQueue> cq_;
-  std::thread events_thread_;
+  grpc::ServerCompletionQueue* cq_ = nullptr;  // events_'s queue, as the server's.
+  std::unique_ptr<CompletionQueueThread> events_;
   absl::flat_hash_set<EventsStream*> streams_ ABSL_GUARDED_BY(streams_mu_);
   bool draining_ ABSL_GUARDED_BY(streams_mu_) = false;
   int alive_ ABSL_GUARDED_BY(streams_mu_) = 0;

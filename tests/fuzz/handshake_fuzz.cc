@@ -32,7 +32,7 @@
 #include "absl/time/time.h"
 #include "gateway/config.h"
 #include "gateway/envelope.h"
-#include "gateway/completion_queue_thread.h"
+#include "common/completion_queue_thread.h"
 #include "gateway/gateway_state.h"
 #include "gateway/handshake.h"
 #include "gateway/signed_url.h"

@@ -1,4 +1,4 @@
-// File: gateway/completion_queue_thread.h
+// File: common/completion_queue_thread.h
 // CompletionQueueThread: one grpc::CompletionQueue and the one thread that takes its
 // completions, for calls on gRPC's completion-queue API.
 //
@@ -17,7 +17,7 @@
 
 #include <grpcpp/completion_queue.h>
 
-namespace fngate::gateway {
+namespace fngate {
 
 class CompletionQueueThread {
  public:
@@ -52,4 +52,4 @@ class CompletionQueueThread {
   std::thread thread_;  // After cq_: it starts once the queue exists.
 };
 
-}  // namespace fngate::gateway
+}  // namespace fngate
